@@ -1,0 +1,166 @@
+/**
+ * A connected model: `complete()`, `stream()` and `info()` each run one `/llama/1.0.0` stream.
+ */
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { ModelInfo } from '../codec/backend.ts'
+import { PROTOCOL } from '../codec/constants.ts'
+import {
+  AbortError,
+  ConnectionError,
+  errorFromCode,
+  isP2PLLMError,
+  type P2PLLMError,
+  ProtocolError,
+  TimeoutError,
+} from '../codec/errors.ts'
+import { frameStream } from '../codec/frames.ts'
+import { type CompletionRequest, parseResponseFrame, type ResponseData } from '../codec/schemas.ts'
+
+/** What a caller may ask for: the wire request without the fields the SDK fills in. */
+export type CompletionParams = Omit<CompletionRequest, 'stream' | 'apiKey' | 'type'>
+
+/** One streamed piece (`stop: true` on the last), with any fields the backend added. */
+export type CompletionChunk = ResponseData
+
+/** A whole reply: `content` is all of it; `stop` is `true`. */
+export type CompletionResult = ResponseData
+
+export interface CallOptions {
+  /** Cancels the call; the host aborts the backend's generation. */
+  signal?: AbortSignal
+}
+
+export interface RemoteModel {
+  /** The host's peer id. */
+  readonly peerId: string
+  /** Generates a whole reply. */
+  complete(request: CompletionParams, options?: CallOptions): Promise<CompletionResult>
+  /**
+   * Generates a reply piece by piece. Iterate it once; leaving the loop early (`break`,
+   * an exception, the signal) cancels the generation on the host.
+   */
+  stream(request: CompletionParams, options?: CallOptions): AsyncIterable<CompletionChunk>
+  /** Describes the host's model: at least `{ model }`. */
+  info(options?: CallOptions): Promise<ModelInfo>
+  /** Closes the connection (and the guest's own libp2p node, unless it was passed in). */
+  close(): Promise<void>
+}
+
+export interface RemoteModelInit {
+  libp2p: Libp2p
+  /** Whether `close()` stops `libp2p` (true when the SDK created it). */
+  ownsNode: boolean
+  peerId: string
+  multiaddrs: Multiaddr[]
+  connection: Connection
+  apiKey?: string
+  maxFrameSize?: number
+}
+
+export class DefaultRemoteModel implements RemoteModel {
+  readonly peerId: string
+  private readonly init: RemoteModelInit
+  private connection: Connection
+  private closed = false
+
+  constructor(init: RemoteModelInit) {
+    this.init = init
+    this.peerId = init.peerId
+    this.connection = init.connection
+  }
+
+  async complete(request: CompletionParams, options: CallOptions = {}): Promise<CompletionResult> {
+    for await (const data of this.exchange({ ...request, stream: false }, options.signal)) {
+      if (data.stop) return data
+    }
+    throw new ProtocolError('Host ended the reply without a final frame')
+  }
+
+  stream(request: CompletionParams, options: CallOptions = {}): AsyncIterable<CompletionChunk> {
+    return this.exchange({ ...request, stream: true }, options.signal)
+  }
+
+  async info(options: CallOptions = {}): Promise<ModelInfo> {
+    for await (const data of this.exchange({ type: 'info' }, options.signal)) {
+      const { content: _content, stop: _stop, ...info } = data
+      if (typeof info.model !== 'string') throw new ProtocolError('Host sent model info without a model name')
+      return info as ModelInfo
+    }
+    throw new ProtocolError('Host ended the reply without model info')
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.init.ownsNode) await this.init.libp2p.stop()
+    else await this.connection.close().catch(() => {})
+  }
+
+  /** Sends one request on a new stream and yields each success frame's data until `stop`. */
+  private async *exchange(payload: Record<string, unknown>, signal?: AbortSignal): AsyncGenerator<ResponseData> {
+    if (this.closed) throw new ConnectionError('This model connection is closed')
+    signal?.throwIfAborted()
+    let stream: Stream | undefined
+    let finished = false
+    const onAbort = (): void => stream?.abort(new AbortError('Cancelled by the guest'))
+    signal?.addEventListener('abort', onAbort)
+    try {
+      stream = await this.openStream(signal)
+      const frames = frameStream(stream, { maxFrameSize: this.init.maxFrameSize })
+      const apiKey = this.init.apiKey
+      await frames.write(apiKey != null ? { ...payload, apiKey } : payload, { signal })
+      // Half-close: the request is all we send. The host closes its side after the last frame.
+      stream.close().catch(() => {})
+      while (true) {
+        const raw = await frames.read({ signal })
+        if (raw === undefined) throw new ProtocolError('Host closed the stream before its final frame')
+        const frame = parseResponseFrame(raw)
+        if (!frame.success) {
+          finished = true
+          throw errorFromCode(frame.code, frame.error)
+        }
+        if (frame.data.stop) finished = true
+        yield frame.data
+        if (finished) return
+      }
+    } catch (err) {
+      throw toGuestError(err, signal)
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+      // Not finished means the caller left early or something broke: reset the stream so the
+      // host stops generating at once.
+      if (!finished) stream?.abort(new AbortError('Cancelled by the guest'))
+    }
+  }
+
+  private async openStream(signal?: AbortSignal): Promise<Stream> {
+    try {
+      if (this.connection.status !== 'open') {
+        this.connection = await this.init.libp2p.dial(this.init.multiaddrs, { signal })
+      }
+      return await this.connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
+    } catch (err) {
+      if (signal?.aborted === true) throw err
+      throw new ConnectionError(`Could not open a request stream to ${this.peerId}: ${(err as Error).message}`, {
+        cause: err,
+      })
+    }
+  }
+}
+
+/** Maps anything thrown during an exchange to this package's errors. */
+export function toGuestError(err: unknown, signal?: AbortSignal): P2PLLMError {
+  if (signal?.aborted === true) {
+    const reason = signal.reason as Error | undefined
+    return reason?.name === 'TimeoutError'
+      ? new TimeoutError(reason.message || 'Timed out', { cause: reason })
+      : new AbortError('Aborted', { cause: reason ?? err })
+  }
+  if (isP2PLLMError(err)) return err
+  const name = (err as Error)?.name
+  if (name === 'StreamResetError' || name === 'StreamAbortedError') {
+    return new ConnectionError(`Host reset the stream: ${(err as Error).message}`, { cause: err })
+  }
+  return new ConnectionError((err as Error)?.message ?? String(err), { cause: err })
+}
