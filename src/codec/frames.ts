@@ -37,10 +37,16 @@ export function frameStream(stream: MessageStream, init: FrameStreamInit = {}): 
   // lpStream reports a stream that ended between frames as an EOF error, just like one that
   // died inside a frame. Counting the length-prefix bytes it has seen tells the two apart.
   let prefixBytesSeen = 0
+  const maxPrefixLength = varint.encodingLength(maxFrameSize)
   const lp = lpStream(stream, {
     maxDataLength: maxFrameSize,
     lengthDecoder: (prefix) => {
       prefixBytesSeen = prefix.byteLength
+      // lpStream only checks the prefix length once a varint completes; an endless run of
+      // continuation bytes would keep it reading. Stop as soon as it cannot fit the limit.
+      if (prefix.byteLength > maxPrefixLength) {
+        throw new FrameTooLargeError(`Frame length prefix exceeds ${maxPrefixLength} bytes`)
+      }
       return varint.decode(prefix)
     },
   })
