@@ -16,7 +16,8 @@ const here = dirname(fileURLToPath(import.meta.url))
 
 export function cacheDir(): string {
   return (
-    process.env.P2P_LLM_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'p2p-llm')
+    process.env.P2P_LLM_CACHE ??
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'p2p-llm')
   )
 }
 
@@ -24,7 +25,8 @@ export function cacheDir(): string {
 export async function obtainLlamaServer(): Promise<string> {
   const { stdout } = await run('bash', [join(here, 'llama-server.sh')], { maxBuffer: 1 << 20 })
   const path = stdout.trim().split('\n').pop() ?? ''
-  if (!existsSync(path)) throw new Error(`scripts/llama-server.sh printed no binary path: ${stdout}`)
+  if (!existsSync(path))
+    throw new Error(`scripts/llama-server.sh printed no binary path: ${stdout}`)
   return path
 }
 
@@ -32,7 +34,10 @@ export async function obtainLlamaServer(): Promise<string> {
  * A tiny GGUF model made from the vocabulary that ships with the llama.cpp source. `scripted`
  * answers every prompt with `SCRIPTED_REPLY`; `random` babbles. Cached by generator version.
  */
-export async function obtainTinyModel(kind: 'scripted' | 'random' = 'scripted', llamaServer?: string): Promise<string> {
+export async function obtainTinyModel(
+  kind: 'scripted' | 'random' = 'scripted',
+  llamaServer?: string,
+): Promise<string> {
   const binary = llamaServer ?? (await obtainLlamaServer())
   const vocabPath = join(dirname(binary), 'models', 'ggml-vocab-llama-spm.gguf')
   const generator = readFileSync(join(here, 'tiny-model.ts'))

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { connectToModel, createModelHost, llamaCpp, type ModelHost, type RemoteModel } from '../src/index.ts'
+import { freePort, type LlamaServer } from '../scripts/run-llama-server.ts'
+import {
+  connectToModel,
+  createModelHost,
+  llamaCpp,
+  type ModelHost,
+  type RemoteModel,
+} from '../src/index.ts'
 import { SCRIPTED_COMPLETION, startScriptedLlamaServer } from './fixtures/host.ts'
-import { freePort, type LlamaServer } from './fixtures/llama-server.ts'
 
 describe('a backend that is down', () => {
   let host: ModelHost
@@ -62,7 +68,7 @@ describe('a backend that errors', () => {
     await llama?.stop()
   })
 
-  it('passes llama-server\'s own error as BACKEND_ERROR', async () => {
+  it("passes llama-server's own error as BACKEND_ERROR", async () => {
     // n_probs must be a number: llama-server rejects the request with HTTP 400.
     const err = await model
       .complete({ prompt: 'Hi', parameters: { n_probs: 'many' } })
@@ -85,7 +91,9 @@ describe('a backend that errors', () => {
         code: 'BACKEND_ERROR',
         message: expect.stringContaining('model exploded'),
       })
-      await expect(guest.complete({ prompt: 'Hi' })).rejects.toMatchObject({ code: 'BACKEND_ERROR' })
+      await expect(guest.complete({ prompt: 'Hi' })).rejects.toMatchObject({
+        code: 'BACKEND_ERROR',
+      })
     } finally {
       await guest.close()
       await failing.stop()

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { connectToModel, createModelHost, llamaCpp, type ModelHost, type RemoteModel } from '../src/index.ts'
+import type { LlamaServer } from '../scripts/run-llama-server.ts'
+import {
+  connectToModel,
+  createModelHost,
+  llamaCpp,
+  type ModelHost,
+  type RemoteModel,
+} from '../src/index.ts'
 import { SCRIPTED_COMPLETION, startScriptedLlamaServer } from './fixtures/host.ts'
-import type { LlamaServer } from './fixtures/llama-server.ts'
 
 let llama: LlamaServer
 let host: ModelHost

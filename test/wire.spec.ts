@@ -3,9 +3,9 @@
  * js-libp2p node (mplex, as the original app's clients use, and yamux).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { LlamaServer } from '../scripts/run-llama-server.ts'
 import { createModelHost, llamaCpp, type ModelHost } from '../src/index.ts'
 import { SCRIPTED_COMPLETION, startScriptedLlamaServer } from './fixtures/host.ts'
-import type { LlamaServer } from './fixtures/llama-server.ts'
 import { createRawClient, type RawClient } from './fixtures/raw-client.ts'
 
 let llama: LlamaServer
@@ -14,7 +14,10 @@ const MAX_FRAME_SIZE = 64 * 1024
 
 beforeAll(async () => {
   llama = await startScriptedLlamaServer()
-  host = await createModelHost({ backend: llamaCpp({ url: llama.url }), maxFrameSize: MAX_FRAME_SIZE })
+  host = await createModelHost({
+    backend: llamaCpp({ url: llama.url }),
+    maxFrameSize: MAX_FRAME_SIZE,
+  })
 })
 
 afterAll(async () => {
@@ -22,7 +25,8 @@ afterAll(async () => {
   await llama?.stop()
 })
 
-const tcpAddress = () => host.multiaddrs.find((ma) => ma.includes('/tcp/') && !ma.includes('/ws')) as string
+const tcpAddress = () =>
+  host.multiaddrs.find((ma) => ma.includes('/tcp/') && !ma.includes('/ws')) as string
 
 /** The original app's request, field for field. */
 const contractRequest = {
@@ -47,7 +51,10 @@ describe.each(['mplex', 'yamux'] as const)('a plain js-libp2p client on %s', (mu
   it('sends the contract request and gets one success frame', async () => {
     const frames = await client.request(contractRequest)
     expect(frames).toHaveLength(1)
-    expect(frames[0]).toMatchObject({ success: true, data: { content: SCRIPTED_COMPLETION, stop: true } })
+    expect(frames[0]).toMatchObject({
+      success: true,
+      data: { content: SCRIPTED_COMPLETION, stop: true },
+    })
   })
 
   it('streams one frame per piece, the last with stop:true', async () => {
@@ -65,10 +72,14 @@ describe.each(['mplex', 'yamux'] as const)('a plain js-libp2p client on %s', (mu
     const failures: string[] = []
     for (let i = 0; i < 200; i++) {
       try {
-        const frames = (await client.request({ prompt: `Request number ${i}`, max_tokens: 32 })) as Array<{
+        const frames = (await client.request({
+          prompt: `Request number ${i}`,
+          max_tokens: 32,
+        })) as Array<{
           data?: { content?: string }
         }>
-        if (frames[0]?.data?.content !== SCRIPTED_COMPLETION) failures.push(`#${i}: ${JSON.stringify(frames)}`)
+        if (frames[0]?.data?.content !== SCRIPTED_COMPLETION)
+          failures.push(`#${i}: ${JSON.stringify(frames)}`)
       } catch (err) {
         failures.push(`#${i}: ${(err as Error).message}`)
       }
@@ -98,9 +109,21 @@ describe('bad input on the wire', () => {
     ['a fractional max_tokens', { body: { prompt: 'Hi', max_tokens: 1.5 } }, 'INVALID_REQUEST'],
     ['stream that is not a boolean', { body: { prompt: 'Hi', stream: 'yes' } }, 'INVALID_REQUEST'],
     ['top_p above 1', { body: { prompt: 'Hi', top_p: 3 } }, 'INVALID_REQUEST'],
-    ['both prompt and messages', { body: { prompt: 'Hi', messages: [{ role: 'user', content: 'Hi' }] } }, 'INVALID_REQUEST'],
-    ['parameters that are not an object', { body: { prompt: 'Hi', parameters: 'fast' } }, 'INVALID_REQUEST'],
-    ['a frame over the limit', { body: { prompt: 'x'.repeat(MAX_FRAME_SIZE + 1) } }, 'FRAME_TOO_LARGE'],
+    [
+      'both prompt and messages',
+      { body: { prompt: 'Hi', messages: [{ role: 'user', content: 'Hi' }] } },
+      'INVALID_REQUEST',
+    ],
+    [
+      'parameters that are not an object',
+      { body: { prompt: 'Hi', parameters: 'fast' } },
+      'INVALID_REQUEST',
+    ],
+    [
+      'a frame over the limit',
+      { body: { prompt: 'x'.repeat(MAX_FRAME_SIZE + 1) } },
+      'FRAME_TOO_LARGE',
+    ],
   ]
 
   it.each(cases)('%s gets an error frame, and the host serves on', async (_name, input, code) => {
@@ -115,7 +138,9 @@ describe('bad input on the wire', () => {
   })
 
   it('names the offending field', async () => {
-    const [frame] = (await client.request({ prompt: 'Hi', max_tokens: -5 })) as Array<{ error: string }>
+    const [frame] = (await client.request({ prompt: 'Hi', max_tokens: -5 })) as Array<{
+      error: string
+    }>
     expect(frame?.error).toContain('max_tokens')
   })
 
@@ -123,7 +148,8 @@ describe('bad input on the wire', () => {
     // Ten continuation bytes: a varint longer than any allowed frame length.
     const frames = await client.request(undefined, { rawBytes: new Uint8Array(10).fill(0xff) })
     expect(frames.length).toBeLessThanOrEqual(1)
-    if (frames.length === 1) expect(frames[0]).toMatchObject({ success: false, code: 'FRAME_TOO_LARGE' })
+    if (frames.length === 1)
+      expect(frames[0]).toMatchObject({ success: false, code: 'FRAME_TOO_LARGE' })
     const next = await client.request({ prompt: 'Tell me something', max_tokens: 32 })
     expect(next[0]).toMatchObject({ success: true, data: { content: SCRIPTED_COMPLETION } })
   })

@@ -2,7 +2,7 @@
  * A small JSON-over-HTTP client for backends, on undici: keep-alive connection pooling (no
  * TCP handshake per request), Unix sockets, and errors mapped to the wire codes.
  */
-import { Agent, request, type Dispatcher } from 'undici'
+import { Agent, type Dispatcher, request } from 'undici'
 import { AbortError, BackendError, BackendUnavailableError } from '../codec/errors.ts'
 
 export interface HttpBackendInit {
@@ -27,7 +27,11 @@ export interface HttpResponse {
 }
 
 export interface HttpClient {
-  post(path: string, body: unknown, options: { signal?: AbortSignal; accept?: string }): Promise<HttpResponse>
+  post(
+    path: string,
+    body: unknown,
+    options: { signal?: AbortSignal; accept?: string },
+  ): Promise<HttpResponse>
   get(path: string, options: { signal?: AbortSignal }): Promise<HttpResponse>
   close(): Promise<void>
 }
@@ -88,8 +92,15 @@ export function createHttpClient(init: HttpBackendInit): HttpClient {
 /** Maps an error thrown while reading a response body (server died mid-reply, abort). */
 export function mapBodyError(err: unknown, signal?: AbortSignal): Error {
   if (signal?.aborted === true) return new AbortError('Aborted', { cause: err })
-  if (err instanceof Error && (err.name === 'BackendError' || err.name === 'BackendUnavailableError')) return err
-  return new BackendError(`Backend broke off its reply: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+  if (
+    err instanceof Error &&
+    (err.name === 'BackendError' || err.name === 'BackendUnavailableError')
+  )
+    return err
+  return new BackendError(
+    `Backend broke off its reply: ${(err as Error)?.message ?? String(err)}`,
+    { cause: err },
+  )
 }
 
 function mapRequestError(err: unknown, where: string, signal?: AbortSignal): Error {
@@ -97,8 +108,15 @@ function mapRequestError(err: unknown, where: string, signal?: AbortSignal): Err
   const code = (err as { code?: string })?.code ?? ''
   const message = (err as Error)?.message ?? String(err)
   // Connection-level failures mean the server is not there (yet): unavailable, not erroring.
-  if (/^(ECONNREFUSED|ENOENT|ECONNRESET|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|EACCES|UND_ERR_SOCKET|UND_ERR_CONNECT_TIMEOUT)$/.test(code)) {
-    return new BackendUnavailableError(`Backend at ${where} is unreachable: ${code} ${message}`.trim(), { cause: err })
+  if (
+    /^(ECONNREFUSED|ENOENT|ECONNRESET|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|EACCES|UND_ERR_SOCKET|UND_ERR_CONNECT_TIMEOUT)$/.test(
+      code,
+    )
+  ) {
+    return new BackendUnavailableError(
+      `Backend at ${where} is unreachable: ${code} ${message}`.trim(),
+      { cause: err },
+    )
   }
   if (code === 'UND_ERR_HEADERS_TIMEOUT') {
     return new BackendUnavailableError(`Backend at ${where} did not answer in time`, { cause: err })

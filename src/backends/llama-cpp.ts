@@ -67,9 +67,14 @@ export function llamaCpp(init: LlamaCppInit = {}): ModelBackend {
     },
   })
 
-  async function* generate(request: GenerateRequest, { signal }: GenerateOptions): AsyncGenerator<GenerateChunk> {
+  async function* generate(
+    request: GenerateRequest,
+    { signal }: GenerateOptions,
+  ): AsyncGenerator<GenerateChunk> {
     if (request.prompt == null) {
-      throw new InvalidRequestError('This llama.cpp backend answers "prompt" requests; "messages" (chat) is not supported')
+      throw new InvalidRequestError(
+        'This llama.cpp backend answers "prompt" requests; "messages" (chat) is not supported',
+      )
     }
     const stream = request.stream === true
     const body = {
@@ -106,7 +111,8 @@ export function llamaCpp(init: LlamaCppInit = {}): ModelBackend {
       // Leaving early (guest cancelled) must end the HTTP request so llama-server stops too.
       if (!response.body.destroyed) response.body.destroy()
     }
-    if (!stopped && !signal.aborted) throw new BackendError('llama-server ended its stream without a final event')
+    if (!stopped && !signal.aborted)
+      throw new BackendError('llama-server ended its stream without a final event')
   }
 
   return {
@@ -151,7 +157,9 @@ function parseEvent(data: string): LlamaCompletion {
   try {
     parsed = JSON.parse(data)
   } catch (err) {
-    throw new BackendError(`llama-server sent an event that is not JSON: ${data.slice(0, 200)}`, { cause: err })
+    throw new BackendError(`llama-server sent an event that is not JSON: ${data.slice(0, 200)}`, {
+      cause: err,
+    })
   }
   const error = (parsed as { error?: { message?: string; code?: number } }).error
   if (error != null) {

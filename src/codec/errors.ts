@@ -36,7 +36,11 @@ export class P2PLLMError extends Error {
   /** A stable code: one of {@link ErrorCode}, or a code a newer host sent that we do not know. */
   readonly code: string
 
-  constructor(message: string, code: string = ErrorCode.INTERNAL_ERROR, options?: P2PLLMErrorOptions) {
+  constructor(
+    message: string,
+    code: string = ErrorCode.INTERNAL_ERROR,
+    options?: P2PLLMErrorOptions,
+  ) {
     super(message, options)
     this.code = code
   }
@@ -141,7 +145,13 @@ export class ConnectionError extends P2PLLMError {
   }
 }
 
-const classByCode: Record<string, new (message?: string, options?: P2PLLMErrorOptions) => P2PLLMError> = {
+const classByCode: Record<
+  string,
+  new (
+    message?: string,
+    options?: P2PLLMErrorOptions,
+  ) => P2PLLMError
+> = {
   [ErrorCode.INVALID_REQUEST]: InvalidRequestError,
   [ErrorCode.FRAME_TOO_LARGE]: FrameTooLargeError,
   [ErrorCode.UNAUTHORIZED]: UnauthorizedError,
@@ -156,9 +166,15 @@ const classByCode: Record<string, new (message?: string, options?: P2PLLMErrorOp
 }
 
 /** Builds the error class for a wire error frame; unknown codes keep their code on the root class. */
-export function errorFromCode(code: string, message: string, options?: P2PLLMErrorOptions): P2PLLMError {
+export function errorFromCode(
+  code: string,
+  message: string,
+  options?: P2PLLMErrorOptions,
+): P2PLLMError {
   const ErrorClass = classByCode[code]
-  return ErrorClass != null ? new ErrorClass(message, options) : new P2PLLMError(message, code, options)
+  return ErrorClass != null
+    ? new ErrorClass(message, options)
+    : new P2PLLMError(message, code, options)
 }
 
 const knownCodes = new Set<string>(Object.values(ErrorCode))

@@ -77,7 +77,9 @@ export function frameStream(stream: MessageStream, init: FrameStreamInit = {}): 
     async write(value, options) {
       const bytes = utf8Encoder.encode(JSON.stringify(value))
       if (bytes.byteLength > maxFrameSize) {
-        throw new FrameTooLargeError(`Frame of ${bytes.byteLength} bytes exceeds the ${maxFrameSize} byte limit`)
+        throw new FrameTooLargeError(
+          `Frame of ${bytes.byteLength} bytes exceeds the ${maxFrameSize} byte limit`,
+        )
       }
       await lp.write(bytes, options)
     },

@@ -89,15 +89,20 @@ export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string 
  * its own field errors rather than a union's.
  */
 export function parseRequest(raw: unknown): Request {
-  const isInfo = typeof raw === 'object' && raw != null && (raw as { type?: unknown }).type === 'info'
-  const result = isInfo ? v.safeParse(InfoRequestSchema, raw) : v.safeParse(CompletionRequestSchema, raw)
-  if (!result.success) throw new InvalidRequestError(`Invalid request: ${describeIssues(result.issues)}`)
+  const isInfo =
+    typeof raw === 'object' && raw != null && (raw as { type?: unknown }).type === 'info'
+  const result = isInfo
+    ? v.safeParse(InfoRequestSchema, raw)
+    : v.safeParse(CompletionRequestSchema, raw)
+  if (!result.success)
+    throw new InvalidRequestError(`Invalid request: ${describeIssues(result.issues)}`)
   return result.output
 }
 
 /** Validates a decoded response frame (guest side). */
 export function parseResponseFrame(raw: unknown): ResponseFrame {
   const result = v.safeParse(ResponseFrameSchema, raw)
-  if (!result.success) throw new ProtocolError(`Malformed response frame: ${describeIssues(result.issues)}`)
+  if (!result.success)
+    throw new ProtocolError(`Malformed response frame: ${describeIssues(result.issues)}`)
   return result.output
 }

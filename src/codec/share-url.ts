@@ -39,13 +39,16 @@ export function parseShareUrl(input: string): ShareUrl {
   try {
     url = new URL(input)
   } catch {
-    throw new InvalidShareUrlError(`Not a share URL: ${JSON.stringify(input)} (expected p2p://<peerId>@<host>:<port>)`)
+    throw new InvalidShareUrlError(
+      `Not a share URL: ${JSON.stringify(input)} (expected p2p://<peerId>@<host>:<port>)`,
+    )
   }
   if (url.protocol !== SHARE_URL_SCHEME) {
     throw new InvalidShareUrlError(`Share URL must start with p2p:// (got ${url.protocol}//)`)
   }
   const peerId = decodeURIComponent(url.username)
-  if (peerId === '') throw new InvalidShareUrlError('Share URL has no peer id (p2p://<peerId>@<host>:<port>)')
+  if (peerId === '')
+    throw new InvalidShareUrlError('Share URL has no peer id (p2p://<peerId>@<host>:<port>)')
   if (url.password !== '') throw new InvalidShareUrlError('Share URL must not contain a password')
   assertPeerId(peerId)
   if (url.hostname === '') throw new InvalidShareUrlError('Share URL has no hub host')

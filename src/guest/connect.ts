@@ -51,11 +51,17 @@ export interface ConnectOptions {
  * await model.close()
  * ```
  */
-export async function connectToModel(address: string | Multiaddr, options: ConnectOptions = {}): Promise<RemoteModel> {
+export async function connectToModel(
+  address: string | Multiaddr,
+  options: ConnectOptions = {},
+): Promise<RemoteModel> {
   const target = parseModelAddress(address)
   const libp2p = options.libp2p ?? (await createGuestNode())
   const timeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT
-  const signal = AbortSignal.any([AbortSignal.timeout(timeout), ...(options.signal != null ? [options.signal] : [])])
+  const signal = AbortSignal.any([
+    AbortSignal.timeout(timeout),
+    ...(options.signal != null ? [options.signal] : []),
+  ])
   try {
     const connection = await libp2p.dial(target.multiaddrs, { signal })
     if (connection.remotePeer.toString() !== target.peerId) {
@@ -73,9 +79,14 @@ export async function connectToModel(address: string | Multiaddr, options: Conne
   } catch (err) {
     if (options.libp2p == null) await Promise.resolve(libp2p.stop()).catch(() => {})
     options.signal?.throwIfAborted()
-    if (signal.aborted) throw new TimeoutError(`Could not reach ${target.peerId} within ${timeout} ms`, { cause: err })
+    if (signal.aborted)
+      throw new TimeoutError(`Could not reach ${target.peerId} within ${timeout} ms`, {
+        cause: err,
+      })
     if (err instanceof ConnectionError) throw err
-    throw new ConnectionError(`Could not reach ${target.peerId}: ${(err as Error).message}`, { cause: err })
+    throw new ConnectionError(`Could not reach ${target.peerId}: ${(err as Error).message}`, {
+      cause: err,
+    })
   }
 }
 

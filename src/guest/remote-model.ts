@@ -84,7 +84,8 @@ export class DefaultRemoteModel implements RemoteModel {
   async info(options: CallOptions = {}): Promise<ModelInfo> {
     for await (const data of this.exchange({ type: 'info' }, options.signal)) {
       const { content: _content, stop: _stop, ...info } = data
-      if (typeof info.model !== 'string') throw new ProtocolError('Host sent model info without a model name')
+      if (typeof info.model !== 'string')
+        throw new ProtocolError('Host sent model info without a model name')
       return info as ModelInfo
     }
     throw new ProtocolError('Host ended the reply without model info')
@@ -98,7 +99,10 @@ export class DefaultRemoteModel implements RemoteModel {
   }
 
   /** Sends one request on a new stream and yields each success frame's data until `stop`. */
-  private async *exchange(payload: Record<string, unknown>, signal?: AbortSignal): AsyncGenerator<ResponseData> {
+  private async *exchange(
+    payload: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ResponseData> {
     if (this.closed) throw new ConnectionError('This model connection is closed')
     signal?.throwIfAborted()
     let stream: Stream | undefined
@@ -114,7 +118,8 @@ export class DefaultRemoteModel implements RemoteModel {
       stream.close().catch(() => {})
       while (true) {
         const raw = await frames.read({ signal })
-        if (raw === undefined) throw new ProtocolError('Host closed the stream before its final frame')
+        if (raw === undefined)
+          throw new ProtocolError('Host closed the stream before its final frame')
         const frame = parseResponseFrame(raw)
         if (!frame.success) {
           finished = true
@@ -142,9 +147,12 @@ export class DefaultRemoteModel implements RemoteModel {
       return await this.connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
     } catch (err) {
       if (signal?.aborted === true) throw err
-      throw new ConnectionError(`Could not open a request stream to ${this.peerId}: ${(err as Error).message}`, {
-        cause: err,
-      })
+      throw new ConnectionError(
+        `Could not open a request stream to ${this.peerId}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      )
     }
   }
 }

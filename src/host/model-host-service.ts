@@ -107,6 +107,8 @@ class DefaultModelHostService implements ModelHostService {
  * })
  * ```
  */
-export function modelHost(init: ModelHostServiceInit): (components: ModelHostComponents) => ModelHostService {
+export function modelHost(
+  init: ModelHostServiceInit,
+): (components: ModelHostComponents) => ModelHostService {
   return (components) => new DefaultModelHostService(components, init)
 }

@@ -11,10 +11,14 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { TypedEventEmitter } from 'main-event'
-import { type P2PLLMError } from '../codec/errors.ts'
+import type { P2PLLMError } from '../codec/errors.ts'
 import { formatShareUrl } from '../codec/share-url.ts'
 import { DEFAULT_LISTEN } from './constants.ts'
-import { type ModelHostService, type ModelHostServiceInit, modelHost } from './model-host-service.ts'
+import {
+  type ModelHostService,
+  type ModelHostServiceInit,
+  modelHost,
+} from './model-host-service.ts'
 import type { RequestInfo, RequestResult } from './request-handler.ts'
 
 export interface ModelHostInit extends Omit<ModelHostServiceInit, 'observer'> {
@@ -80,11 +84,26 @@ class DefaultModelHost extends TypedEventEmitter<ModelHostEvents> implements Mod
     for (const ma of this.libp2p.getMultiaddrs()) {
       const parts = ma.getComponents()
       const [ip, port, ws] = parts
-      if (ip == null || port?.name !== 'tcp' || ws?.name !== 'ws' || parts[3]?.name !== 'p2p') continue
-      if (ip.name !== 'ip4' && ip.name !== 'ip6' && ip.name !== 'dns' && ip.name !== 'dns4' && ip.name !== 'dns6') continue
-      return formatShareUrl({ peerId: this.peerId, hubHost: ip.value ?? '', hubPort: Number(port.value), secure: false })
+      if (ip == null || port?.name !== 'tcp' || ws?.name !== 'ws' || parts[3]?.name !== 'p2p')
+        continue
+      if (
+        ip.name !== 'ip4' &&
+        ip.name !== 'ip6' &&
+        ip.name !== 'dns' &&
+        ip.name !== 'dns4' &&
+        ip.name !== 'dns6'
+      )
+        continue
+      return formatShareUrl({
+        peerId: this.peerId,
+        hubHost: ip.value ?? '',
+        hubPort: Number(port.value),
+        secure: false,
+      })
     }
-    throw new Error('This host has no WebSocket listener, so no share URL: add a /ws address to `listen`')
+    throw new Error(
+      'This host has no WebSocket listener, so no share URL: add a /ws address to `listen`',
+    )
   }
 
   async stop(): Promise<void> {
@@ -106,7 +125,10 @@ class DefaultModelHost extends TypedEventEmitter<ModelHostEvents> implements Mod
  */
 export async function createModelHost(init: ModelHostInit): Promise<ModelHost> {
   let host: DefaultModelHost | undefined
-  const dispatch = <K extends keyof ModelHostEvents>(type: K, detail: ModelHostEvents[K]['detail']): void => {
+  const dispatch = <K extends keyof ModelHostEvents>(
+    type: K,
+    detail: ModelHostEvents[K]['detail'],
+  ): void => {
     host?.safeDispatchEvent(type, { detail })
   }
   const libp2p = await createLibp2p({

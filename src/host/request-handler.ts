@@ -2,7 +2,7 @@
  * Serves one `/llama/1.0.0` stream: read one request frame, validate it, run the backend, write
  * the reply frames, close. Every failure becomes an error frame on this stream alone.
  */
-import { timingSafeEqual, createHash } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import type { GenerateChunk, GenerateRequest, ModelBackend } from '../codec/backend.ts'
 import {
@@ -118,7 +118,13 @@ export class RequestHandler {
         stream.abort(error)
         return
       }
-      log('request %s from %p failed: %s %s', info?.id ?? '-', connection.remotePeer, error.code, error.message)
+      log(
+        'request %s from %p failed: %s %s',
+        info?.id ?? '-',
+        connection.remotePeer,
+        error.code,
+        error.message,
+      )
       try {
         await frames.write({ success: false, error: error.message, code: error.code })
         await stream.close({ signal: AbortSignal.timeout(this.init.requestReadTimeout) })
@@ -140,7 +146,8 @@ export class RequestHandler {
         throw new TimeoutError(`No request received within ${this.init.requestReadTimeout} ms`)
       }
       // Bytes that are not a JSON frame are the guest's mistake: report them as such.
-      if (err instanceof ProtocolError) throw new InvalidRequestError(`Invalid request: ${err.message}`)
+      if (err instanceof ProtocolError)
+        throw new InvalidRequestError(`Invalid request: ${err.message}`)
       throw err
     }
     if (raw === undefined) return undefined
@@ -152,13 +159,17 @@ export class RequestHandler {
     // Compare digests in constant time, so response timing reveals nothing about the key.
     const given = digest(request.apiKey ?? '')
     if (request.apiKey == null || !timingSafeEqual(given, this.apiKeyDigest)) {
-      throw new UnauthorizedError(request.apiKey == null ? 'This host requires an API key' : 'Wrong API key')
+      throw new UnauthorizedError(
+        request.apiKey == null ? 'This host requires an API key' : 'Wrong API key',
+      )
     }
   }
 
   private async serveInfo(frames: FrameStream, signal: AbortSignal): Promise<RequestResult> {
     const started = performance.now()
-    const info = (await this.init.backend.info?.({ signal })) ?? { model: this.init.backend.provider ?? 'unknown' }
+    const info = (await this.init.backend.info?.({ signal })) ?? {
+      model: this.init.backend.provider ?? 'unknown',
+    }
     await frames.write({ success: true, data: { ...info, content: '', stop: true } }, { signal })
     return { chunks: 0, duration: performance.now() - started }
   }
@@ -199,14 +210,18 @@ export class RequestHandler {
           break
         }
         const chunk = next.value
-        if (typeof chunk?.content !== 'string') throw new BackendError('Backend yielded a chunk without string content')
+        if (typeof chunk?.content !== 'string')
+          throw new BackendError('Backend yielded a chunk without string content')
         if (chunk.content !== '') {
           chunks++
           timeToFirstToken ??= performance.now() - started
         }
         if (chunk.stop === true) final = chunk
         if (streaming) {
-          await frames.write({ success: true, data: { ...chunk, stop: chunk.stop === true } }, { signal })
+          await frames.write(
+            { success: true, data: { ...chunk, stop: chunk.stop === true } },
+            { signal },
+          )
         } else {
           text += chunk.content
         }
@@ -217,9 +232,13 @@ export class RequestHandler {
     }
     signal.throwIfAborted()
     if (streaming) {
-      if (final == null) await frames.write({ success: true, data: { content: '', stop: true } }, { signal })
+      if (final == null)
+        await frames.write({ success: true, data: { content: '', stop: true } }, { signal })
     } else {
-      await frames.write({ success: true, data: { ...final, content: text, stop: true } }, { signal })
+      await frames.write(
+        { success: true, data: { ...final, content: text, stop: true } },
+        { signal },
+      )
     }
     const tokens = typeof final?.tokens_predicted === 'number' ? final.tokens_predicted : undefined
     return { chunks, tokens, timeToFirstToken, duration: performance.now() - started }
@@ -231,7 +250,9 @@ function asBackendError(err: unknown): Error {
   if (isP2PLLMError(err)) return err
   const name = (err as Error)?.name
   if (name === 'AbortError' || name === 'TimeoutError') return err as Error
-  return new BackendError(`Backend failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+  return new BackendError(`Backend failed: ${(err as Error)?.message ?? String(err)}`, {
+    cause: err,
+  })
 }
 
 function digest(key: string): Buffer {
@@ -248,7 +269,11 @@ function toWireError(err: unknown): P2PLLMError {
   if (name === 'StreamResetError' || name === 'StreamAbortedError' || name === 'StreamStateError') {
     return new AbortError('Guest closed the stream', { cause: err })
   }
-  return new P2PLLMError(`Internal error: ${(err as Error)?.message ?? String(err)}`, ErrorCode.INTERNAL_ERROR, {
-    cause: err,
-  })
+  return new P2PLLMError(
+    `Internal error: ${(err as Error)?.message ?? String(err)}`,
+    ErrorCode.INTERNAL_ERROR,
+    {
+      cause: err,
+    },
+  )
 }
