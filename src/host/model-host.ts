@@ -11,17 +11,19 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { TypedEventEmitter } from 'main-event'
-import type { P2PLLMError } from '../codec/errors.ts'
 import { formatShareUrl } from '../codec/share-url.ts'
 import { DEFAULT_LISTEN } from './constants.ts'
+import type { ModelHostEvents } from './events.ts'
+import type { GuestConnection } from './guest-registry.ts'
 import {
+  type BlockOptions,
+  type HostStats,
   type ModelHostService,
   type ModelHostServiceInit,
   modelHost,
 } from './model-host-service.ts'
-import type { RequestInfo, RequestResult } from './request-handler.ts'
 
-export interface ModelHostInit extends Omit<ModelHostServiceInit, 'observer'> {
+export interface ModelHostInit extends ModelHostServiceInit {
   /**
    * Multiaddrs to listen on. The first `/ws` one becomes the share URL's hub address.
    *
@@ -30,26 +32,16 @@ export interface ModelHostInit extends Omit<ModelHostServiceInit, 'observer'> {
   listen?: string[]
   /** The node's identity; a new one each start when absent (so a new peer id and share URL). */
   privateKey?: PrivateKey
-  /**
-   * Most guest peers served at once; a guest over the limit gets `TOO_MANY_CONNECTIONS`.
-   *
-   * @default 10
-   */
-  maxConnections?: number
 }
 
-export interface RequestStartEvent extends RequestInfo {}
-export interface RequestEndEvent extends RequestInfo, RequestResult {}
-export interface RequestErrorEvent extends Partial<RequestInfo> {
-  peerId: string
-  error: P2PLLMError
-}
-
-export interface ModelHostEvents {
-  'request:start': CustomEvent<RequestStartEvent>
-  'request:end': CustomEvent<RequestEndEvent>
-  'request:error': CustomEvent<RequestErrorEvent>
-}
+const EVENT_TYPES: Array<keyof ModelHostEvents> = [
+  'peer:connect',
+  'peer:disconnect',
+  'peer:reject',
+  'request:start',
+  'request:end',
+  'request:error',
+]
 
 export interface ModelHost extends TypedEventEmitter<ModelHostEvents> {
   /** This host's peer id. */
@@ -60,16 +52,33 @@ export interface ModelHost extends TypedEventEmitter<ModelHostEvents> {
   readonly shareUrl: string
   /** The underlying libp2p node, for advanced use. */
   readonly libp2p: Libp2p<{ modelHost: ModelHostService }>
+  /** The guests connected now: peer id, address, kind (direct / relayed / webrtc), since, requests. */
+  connections(): GuestConnection[]
+  /** Totals and current figures. */
+  stats(): HostStats
+  /** Closes every connection to a guest (it may come back; see `block`). */
+  disconnect(peerId: string): Promise<void>
+  /** Disconnects a guest and refuses it from now on (or for `options.duration` ms). */
+  block(peerId: string, options?: BlockOptions): Promise<void>
+  /** Lets a blocked peer back in. */
+  unblock(peerId: string): void
   /** Stops serving: aborts requests in flight, closes every connection and listener. */
   stop(): Promise<void>
 }
 
 class DefaultModelHost extends TypedEventEmitter<ModelHostEvents> implements ModelHost {
   readonly libp2p: Libp2p<{ modelHost: ModelHostService }>
+  private readonly service: ModelHostService
 
   constructor(libp2p: Libp2p<{ modelHost: ModelHostService }>) {
     super()
     this.libp2p = libp2p
+    this.service = libp2p.services.modelHost
+    for (const type of EVENT_TYPES) {
+      this.service.addEventListener(type, (event) =>
+        this.safeDispatchEvent(type, { detail: event.detail }),
+      )
+    }
   }
 
   get peerId(): string {
@@ -86,14 +95,7 @@ class DefaultModelHost extends TypedEventEmitter<ModelHostEvents> implements Mod
       const [ip, port, ws] = parts
       if (ip == null || port?.name !== 'tcp' || ws?.name !== 'ws' || parts[3]?.name !== 'p2p')
         continue
-      if (
-        ip.name !== 'ip4' &&
-        ip.name !== 'ip6' &&
-        ip.name !== 'dns' &&
-        ip.name !== 'dns4' &&
-        ip.name !== 'dns6'
-      )
-        continue
+      if (!['ip4', 'ip6', 'dns', 'dns4', 'dns6'].includes(ip.name)) continue
       return formatShareUrl({
         peerId: this.peerId,
         hubHost: ip.value ?? '',
@@ -104,6 +106,26 @@ class DefaultModelHost extends TypedEventEmitter<ModelHostEvents> implements Mod
     throw new Error(
       'This host has no WebSocket listener, so no share URL: add a /ws address to `listen`',
     )
+  }
+
+  connections(): GuestConnection[] {
+    return this.service.connections()
+  }
+
+  stats(): HostStats {
+    return this.service.stats()
+  }
+
+  disconnect(peerId: string): Promise<void> {
+    return this.service.disconnect(peerId)
+  }
+
+  block(peerId: string, options?: BlockOptions): Promise<void> {
+    return this.service.block(peerId, options)
+  }
+
+  unblock(peerId: string): void {
+    this.service.unblock(peerId)
   }
 
   async stop(): Promise<void> {
@@ -124,16 +146,11 @@ class DefaultModelHost extends TypedEventEmitter<ModelHostEvents> implements Mod
  * ```
  */
 export async function createModelHost(init: ModelHostInit): Promise<ModelHost> {
-  let host: DefaultModelHost | undefined
-  const dispatch = <K extends keyof ModelHostEvents>(
-    type: K,
-    detail: ModelHostEvents[K]['detail'],
-  ): void => {
-    host?.safeDispatchEvent(type, { detail })
-  }
+  const { listen, privateKey, ...serviceInit } = init
+  let service: ModelHostService | undefined
   const libp2p = await createLibp2p({
-    privateKey: init.privateKey,
-    addresses: { listen: init.listen ?? DEFAULT_LISTEN },
+    privateKey,
+    addresses: { listen: listen ?? DEFAULT_LISTEN },
     transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],
     // yamux first: it has flow control; mplex only for clients that offer nothing else.
@@ -144,18 +161,15 @@ export async function createModelHost(init: ModelHostInit): Promise<ModelHost> {
       inboundConnectionThreshold: 100,
       maxIncomingPendingConnections: 100,
     },
+    // Refuse blocked peers during the handshake, before they cost a muxer and streams.
+    connectionGater: {
+      denyInboundEncryptedConnection: (peerId) => service?.isBlocked(peerId.toString()) ?? false,
+    },
     services: {
       identify: identify(),
-      modelHost: modelHost({
-        ...init,
-        observer: {
-          onStart: (info) => dispatch('request:start', info),
-          onEnd: (info, result) => dispatch('request:end', { ...info, ...result }),
-          onError: (info, error, peerId) => dispatch('request:error', { ...info, peerId, error }),
-        },
-      }),
+      modelHost: modelHost(serviceInit),
     },
   })
-  host = new DefaultModelHost(libp2p)
-  return host
+  service = libp2p.services.modelHost
+  return new DefaultModelHost(libp2p)
 }

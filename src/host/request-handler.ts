@@ -1,8 +1,8 @@
 /**
- * Serves one `/llama/1.0.0` stream: read one request frame, validate it, run the backend, write
- * the reply frames, close. Every failure becomes an error frame on this stream alone.
+ * Serves one `/llama/1.0.0` stream: read one request frame, validate it, check the key and the
+ * limits, run the backend, write the reply frames, close. Every failure becomes an error frame
+ * on this stream alone.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import type { GenerateChunk, GenerateRequest, ModelBackend } from '../codec/backend.ts'
 import {
@@ -14,113 +14,116 @@ import {
   P2PLLMError,
   ProtocolError,
   TimeoutError,
-  UnauthorizedError,
+  TooManyConnectionsError,
 } from '../codec/errors.ts'
 import { type FrameStream, frameStream } from '../codec/frames.ts'
 import { type CompletionRequest, parseRequest, type Request } from '../codec/schemas.ts'
+import type { AuthGuard } from './auth-guard.ts'
+import type { RequestEndEvent, RequestErrorEvent, RequestStartEvent } from './events.ts'
+import type { FairQueue } from './fair-queue.ts'
+import type { GuestRegistry } from './guest-registry.ts'
 
 export interface RequestHandlerInit {
   backend: ModelBackend
-  apiKey?: string
+  guard: AuthGuard
+  guests: GuestRegistry
+  queue: FairQueue
   maxFrameSize: number
   requestReadTimeout: number
   requestTimeout: number
+  /** Put prompts in `request:start` events (off by default: prompts are the guests' business). */
+  logPrompts: boolean
   log: Logger
-  /** Told about each request's life (events, stats). */
-  observer?: RequestObserver
+  /** Whether this connection was turned away (over the limit): its requests get `TOO_MANY_CONNECTIONS`. */
+  isRefused(connection: Connection): boolean
+  onRefusedRequest(connection: Connection): void
+  onStart(event: RequestStartEvent): void
+  onEnd(event: RequestEndEvent): void
+  onError(event: RequestErrorEvent): void
 }
 
-export interface RequestInfo {
-  /** Sequence number of this request on this host. */
-  id: number
-  peerId: string
-  stream: boolean
-  /** `completion`, `chat` or `info`. */
-  kind: 'completion' | 'chat' | 'info'
-}
-
-export interface RequestResult {
-  /** Pieces generated (backend chunks with content). */
+interface Progress {
   chunks: number
-  /** Tokens generated, where the backend reported them. */
   tokens?: number
-  /** From the start of the request to its first piece, in ms. */
+  queueTime: number
   timeToFirstToken?: number
-  duration: number
-}
-
-export interface RequestObserver {
-  onStart?(info: RequestInfo): void
-  onEnd?(info: RequestInfo, result: RequestResult): void
-  onError?(info: RequestInfo | undefined, error: P2PLLMError, peerId: string): void
 }
 
 export class RequestHandler {
   private readonly init: RequestHandlerInit
-  private readonly apiKeyDigest?: Buffer
   private nextId = 1
   /** Aborts every request in flight when the host stops. */
   private readonly shutdown = new AbortController()
 
   constructor(init: RequestHandlerInit) {
     this.init = init
-    if (init.apiKey != null && init.apiKey !== '') this.apiKeyDigest = digest(init.apiKey)
   }
 
   /** Ends every request in flight (host stopping). */
   abortAll(): void {
-    this.shutdown.abort(new AbortError('Host is stopping'))
+    this.shutdown.abort(new AbortError('The host is stopping'))
   }
 
   async handle(stream: Stream, connection: Connection): Promise<void> {
     const { log } = this.init
+    const arrived = performance.now()
     const peerId = connection.remotePeer.toString()
     const frames = frameStream(stream, { maxFrameSize: this.init.maxFrameSize })
-    let info: RequestInfo | undefined
+    let started: RequestStartEvent | undefined
     // Aborted when the guest resets its stream or the connection drops, the host stops, or the
     // request times out: whichever comes first ends the backend call.
     const controller = new AbortController()
-    const onClose = (): void => controller.abort(new AbortError('Guest closed the stream'))
+    const onClose = (): void => controller.abort(new AbortError('The guest closed the stream'))
     stream.addEventListener('close', onClose)
     const onShutdown = (): void => controller.abort(this.shutdown.signal.reason)
     this.shutdown.signal.addEventListener('abort', onShutdown)
+    const timeout = setTimeout(
+      () =>
+        controller.abort(new TimeoutError(`The request exceeded ${this.init.requestTimeout} ms`)),
+      this.init.requestTimeout,
+    )
+    let endRequest: (() => void) | undefined
 
     try {
+      if (this.init.isRefused(connection)) {
+        throw new TooManyConnectionsError(
+          'The host is serving as many guests as it allows; try again later',
+        )
+      }
       const request = await this.readRequest(frames)
       if (request == null) return // the guest opened a stream and closed it without asking
-      this.authorize(request)
-      info = {
+      await this.init.guard.check(peerId, request.apiKey, controller.signal)
+      endRequest = this.init.guests.startRequest(peerId)
+      started = {
         id: this.nextId++,
         peerId,
-        stream: request.type !== 'info' && request.stream === true,
         kind: request.type === 'info' ? 'info' : request.messages != null ? 'chat' : 'completion',
+        stream: request.type !== 'info' && request.stream === true,
+        ...(this.init.logPrompts && request.type !== 'info' ? { prompt: promptOf(request) } : {}),
       }
-      const timeout = setTimeout(
-        () => controller.abort(new TimeoutError(`Request exceeded ${this.init.requestTimeout} ms`)),
-        this.init.requestTimeout,
-      )
-      try {
-        this.init.observer?.onStart?.(info)
-        const result =
-          request.type === 'info'
-            ? await this.serveInfo(frames, controller.signal)
-            : await this.serveCompletion(request, frames, controller.signal)
-        this.init.observer?.onEnd?.(info, result)
-      } finally {
-        clearTimeout(timeout)
-      }
+      this.init.onStart(started)
+      const progress =
+        request.type === 'info'
+          ? await this.serveInfo(frames, controller.signal)
+          : await this.serveCompletion(request, peerId, frames, controller.signal, arrived)
+      this.init.onEnd({ ...started, ...progress, duration: performance.now() - arrived })
       await stream.close({ signal: AbortSignal.timeout(this.init.requestReadTimeout) })
     } catch (thrown) {
       const error = toWireError(controller.signal.aborted ? controller.signal.reason : thrown)
-      this.init.observer?.onError?.(info, error, peerId)
+      this.init.onError({ ...started, peerId, error, duration: performance.now() - arrived })
       if (stream.status !== 'open' || stream.writeStatus !== 'writable') {
-        log('request %s from %p ended: %s', info?.id ?? '-', connection.remotePeer, error.message)
+        log(
+          'request %s from %p ended: %s',
+          started?.id ?? '-',
+          connection.remotePeer,
+          error.message,
+        )
         stream.abort(error)
         return
       }
       log(
         'request %s from %p failed: %s %s',
-        info?.id ?? '-',
+        started?.id ?? '-',
         connection.remotePeer,
         error.code,
         error.message,
@@ -131,7 +134,10 @@ export class RequestHandler {
       } catch (err) {
         stream.abort(err as Error)
       }
+      if (error.code === ErrorCode.TOO_MANY_CONNECTIONS) this.init.onRefusedRequest(connection)
     } finally {
+      clearTimeout(timeout)
+      endRequest?.()
       stream.removeEventListener('close', onClose)
       this.shutdown.signal.removeEventListener('abort', onShutdown)
     }
@@ -154,32 +160,42 @@ export class RequestHandler {
     return parseRequest(raw)
   }
 
-  private authorize(request: Request): void {
-    if (this.apiKeyDigest == null) return
-    // Compare digests in constant time, so response timing reveals nothing about the key.
-    const given = digest(request.apiKey ?? '')
-    if (request.apiKey == null || !timingSafeEqual(given, this.apiKeyDigest)) {
-      throw new UnauthorizedError(
-        request.apiKey == null ? 'This host requires an API key' : 'Wrong API key',
-      )
-    }
-  }
-
-  private async serveInfo(frames: FrameStream, signal: AbortSignal): Promise<RequestResult> {
-    const started = performance.now()
-    const info = (await this.init.backend.info?.({ signal })) ?? {
-      model: this.init.backend.provider ?? 'unknown',
+  private async serveInfo(frames: FrameStream, signal: AbortSignal): Promise<Progress> {
+    const { backend } = this.init
+    let info: Awaited<ReturnType<NonNullable<ModelBackend['info']>>>
+    try {
+      info = (await backend.info?.({ signal })) ?? { model: backend.provider ?? 'unknown' }
+    } catch (err) {
+      throw asBackendError(err)
     }
     await frames.write({ success: true, data: { ...info, content: '', stop: true } }, { signal })
-    return { chunks: 0, duration: performance.now() - started }
+    return { chunks: 0, queueTime: 0 }
   }
 
   private async serveCompletion(
     request: CompletionRequest,
+    peerId: string,
     frames: FrameStream,
     signal: AbortSignal,
-  ): Promise<RequestResult> {
-    const started = performance.now()
+    arrived: number,
+  ): Promise<Progress> {
+    const release = await this.init.queue.acquire(peerId, signal)
+    const progress: Progress = { chunks: 0, queueTime: performance.now() - arrived }
+    try {
+      await this.generate(request, frames, signal, arrived, progress)
+    } finally {
+      release()
+    }
+    return progress
+  }
+
+  private async generate(
+    request: CompletionRequest,
+    frames: FrameStream,
+    signal: AbortSignal,
+    arrived: number,
+    progress: Progress,
+  ): Promise<void> {
     const streaming = request.stream === true
     const generateRequest: GenerateRequest = {
       prompt: request.prompt,
@@ -190,8 +206,6 @@ export class RequestHandler {
       stream: streaming,
       parameters: request.parameters,
     }
-    let chunks = 0
-    let timeToFirstToken: number | undefined
     let text = ''
     let final: GenerateChunk | undefined
     const iterator = this.init.backend.generate(generateRequest, { signal })[Symbol.asyncIterator]()
@@ -211,10 +225,10 @@ export class RequestHandler {
         }
         const chunk = next.value
         if (typeof chunk?.content !== 'string')
-          throw new BackendError('Backend yielded a chunk without string content')
+          throw new BackendError('The backend produced a piece without text')
         if (chunk.content !== '') {
-          chunks++
-          timeToFirstToken ??= performance.now() - started
+          progress.chunks++
+          progress.timeToFirstToken ??= performance.now() - arrived
         }
         if (chunk.stop === true) final = chunk
         if (streaming) {
@@ -240,9 +254,12 @@ export class RequestHandler {
         { signal },
       )
     }
-    const tokens = typeof final?.tokens_predicted === 'number' ? final.tokens_predicted : undefined
-    return { chunks, tokens, timeToFirstToken, duration: performance.now() - started }
+    if (typeof final?.tokens_predicted === 'number') progress.tokens = final.tokens_predicted
   }
+}
+
+function promptOf(request: CompletionRequest): string {
+  return request.prompt ?? request.messages?.at(-1)?.content ?? ''
 }
 
 /** Anything a backend throws reaches the guest as a backend failure unless it chose a code. */
@@ -250,13 +267,9 @@ function asBackendError(err: unknown): Error {
   if (isP2PLLMError(err)) return err
   const name = (err as Error)?.name
   if (name === 'AbortError' || name === 'TimeoutError') return err as Error
-  return new BackendError(`Backend failed: ${(err as Error)?.message ?? String(err)}`, {
+  return new BackendError(`The backend failed: ${(err as Error)?.message ?? String(err)}`, {
     cause: err,
   })
-}
-
-function digest(key: string): Buffer {
-  return createHash('sha256').update(key).digest()
 }
 
 /** Maps anything thrown while serving to the error that goes on the wire. */
@@ -267,7 +280,7 @@ function toWireError(err: unknown): P2PLLMError {
   if (name === 'AbortError') return new AbortError('Aborted', { cause: err })
   if (name === 'TimeoutError') return new TimeoutError('Timed out', { cause: err })
   if (name === 'StreamResetError' || name === 'StreamAbortedError' || name === 'StreamStateError') {
-    return new AbortError('Guest closed the stream', { cause: err })
+    return new AbortError('The guest closed the stream', { cause: err })
   }
   return new P2PLLMError(
     `Internal error: ${(err as Error)?.message ?? String(err)}`,
