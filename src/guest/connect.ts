@@ -2,7 +2,7 @@
  * `connectToModel()`: reach a host by share URL or multiaddr and return a {@link RemoteModel}.
  */
 import { identify } from '@libp2p/identify'
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -31,6 +31,11 @@ export interface ConnectOptions {
    */
   maxFrameSize?: number
   /**
+   * The guest's identity, so its peer id stays the same across runs (hosts may allow-list it).
+   * A new one each time when absent. Ignored with `libp2p`.
+   */
+  privateKey?: PrivateKey
+  /**
    * Dial from this libp2p node instead of creating one. It must share a transport, encrypter
    * and muxer with the host; `close()` then leaves it running.
    */
@@ -56,7 +61,7 @@ export async function connectToModel(
   options: ConnectOptions = {},
 ): Promise<RemoteModel> {
   const target = parseModelAddress(address)
-  const libp2p = options.libp2p ?? (await createGuestNode())
+  const libp2p = options.libp2p ?? (await createGuestNode(options.privateKey))
   const timeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT
   const signal = AbortSignal.any([
     AbortSignal.timeout(timeout),
@@ -90,8 +95,9 @@ export async function connectToModel(
   }
 }
 
-async function createGuestNode(): Promise<Libp2p> {
+async function createGuestNode(privateKey?: PrivateKey): Promise<Libp2p> {
   return createLibp2p({
+    privateKey,
     transports: defaultTransports(),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

@@ -34,6 +34,8 @@ export interface CallOptions {
 export interface RemoteModel {
   /** The host's peer id. */
   readonly peerId: string
+  /** This guest's own peer id: what the host sees (and may put on its allow-list). */
+  readonly localPeerId: string
   /** Generates a whole reply. */
   complete(request: CompletionParams, options?: CallOptions): Promise<CompletionResult>
   /**
@@ -60,6 +62,7 @@ export interface RemoteModelInit {
 
 export class DefaultRemoteModel implements RemoteModel {
   readonly peerId: string
+  readonly localPeerId: string
   private readonly init: RemoteModelInit
   private connection: Connection
   private closed = false
@@ -67,6 +70,7 @@ export class DefaultRemoteModel implements RemoteModel {
   constructor(init: RemoteModelInit) {
     this.init = init
     this.peerId = init.peerId
+    this.localPeerId = init.libp2p.peerId.toString()
     this.connection = init.connection
   }
 
@@ -139,20 +143,24 @@ export class DefaultRemoteModel implements RemoteModel {
     }
   }
 
+  /**
+   * Opens a request stream, redialling once if the connection turns out to be gone (the host
+   * restarted or dropped it): nothing was sent yet, so trying again is safe.
+   */
   private async openStream(signal?: AbortSignal): Promise<Stream> {
-    try {
-      if (this.connection.status !== 'open') {
-        this.connection = await this.init.libp2p.dial(this.init.multiaddrs, { signal })
-      }
-      return await this.connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
-    } catch (err) {
-      if (signal?.aborted === true) throw err
-      throw new ConnectionError(
-        `Could not open a request stream to ${this.peerId}: ${(err as Error).message}`,
-        {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (this.connection.status !== 'open' || attempt > 1) {
+          this.connection = await this.init.libp2p.dial(this.init.multiaddrs, { signal, force: attempt > 1 })
+        }
+        return await this.connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
+      } catch (err) {
+        if (signal?.aborted === true) throw err
+        if (attempt < 2) continue
+        throw new ConnectionError(`Could not open a request stream to ${this.peerId}: ${(err as Error).message}`, {
           cause: err,
-        },
-      )
+        })
+      }
     }
   }
 }

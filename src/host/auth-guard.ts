@@ -14,7 +14,10 @@ export interface AuthGuardInit {
   authBlockDuration: number
   /** Delay before answering the first wrong key, in ms; doubles with each further one (capped at 5 s). */
   authFailureDelay: number
-  /** Called when a peer has used up its attempts. */
+  /**
+   * Called when a peer has used up its attempts, before its last `UNAUTHORIZED` is answered
+   * (the host blocks it, then disconnects it once that answer is written).
+   */
   onBlock(peerId: string, duration: number): void
 }
 

@@ -1,7 +1,7 @@
 /**
  * The queue in front of the backend: at most `concurrency` requests run at once; waiting ones
- * are served round-robin across peers, so one guest flooding the host delays itself, not the
- * others (each peer's own requests stay in order).
+ * are served round-robin across peers — the peer served least recently goes next — so one
+ * guest flooding the host delays itself, not the others (each peer's requests stay in order).
  */
 import { TooManyRequestsError } from '../codec/errors.ts'
 
@@ -12,6 +12,9 @@ export interface FairQueueInit {
   maxQueued: number
 }
 
+/** Peers whose last turn is remembered; more than any sane maxConnections. */
+const MAX_REMEMBERED_PEERS = 1024
+
 interface Waiter {
   grant(release: () => void): void
   reject(reason: unknown): void
@@ -19,8 +22,11 @@ interface Waiter {
 
 export class FairQueue {
   private readonly init: FairQueueInit
-  /** Waiting requests by peer. Map order is the rotation: served peers move to the back. */
+  /** Waiting requests by peer, in order of each peer's first waiting request. */
   private readonly waiting = new Map<string, Waiter[]>()
+  /** When each peer was last served (a counter); peers never served go first. */
+  private readonly lastServed = new Map<string, number>()
+  private served = 0
   private running = 0
   private queued = 0
 
@@ -45,6 +51,7 @@ export class FairQueue {
   acquire(peerId: string, signal: AbortSignal): Promise<() => void> {
     signal.throwIfAborted()
     if (this.running < this.init.concurrency && this.queued === 0) {
+      this.markServed(peerId)
       this.running++
       return Promise.resolve(this.releaser())
     }
@@ -89,17 +96,35 @@ export class FairQueue {
   }
 
   private dispatch(): void {
-    while (this.running < this.init.concurrency) {
-      const next = this.waiting.entries().next()
-      if (next.done === true) return
-      const [peerId, list] = next.value
+    while (this.running < this.init.concurrency && this.queued > 0) {
+      let peerId: string | undefined
+      let oldest = Number.POSITIVE_INFINITY
+      for (const candidate of this.waiting.keys()) {
+        const at = this.lastServed.get(candidate) ?? -1
+        if (at < oldest) {
+          oldest = at
+          peerId = candidate
+        }
+      }
+      const list = this.waiting.get(peerId as string) as Waiter[]
       const waiter = list.shift() as Waiter
-      // Move this peer behind everyone else who is waiting: round-robin.
-      this.waiting.delete(peerId)
-      if (list.length > 0) this.waiting.set(peerId, list)
+      if (list.length === 0) this.waiting.delete(peerId as string)
+      this.markServed(peerId as string)
       this.queued--
       this.running++
       waiter.grant(this.releaser())
+    }
+  }
+
+  private markServed(peerId: string): void {
+    this.lastServed.delete(peerId)
+    this.lastServed.set(peerId, this.served++)
+    // Bounded memory: forget the least recently served peers that are not waiting.
+    if (this.lastServed.size > MAX_REMEMBERED_PEERS) {
+      for (const candidate of this.lastServed.keys()) {
+        if (this.lastServed.size <= MAX_REMEMBERED_PEERS / 2) break
+        if (!this.waiting.has(candidate)) this.lastServed.delete(candidate)
+      }
     }
   }
 }

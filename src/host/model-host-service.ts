@@ -218,7 +218,8 @@ class DefaultModelHostService
       authFailureDelay: init.authFailureDelay ?? defaults.DEFAULT_AUTH_FAILURE_DELAY,
       onBlock: (peerId, duration) => {
         this.log('blocking %s for %d ms after repeated wrong API keys', peerId, duration)
-        void this.block(peerId, { duration })
+        // Only mark it: the handler disconnects the peer once its UNAUTHORIZED is written.
+        this.guests.block(peerId, duration)
       },
     })
     this.handler = new RequestHandler({

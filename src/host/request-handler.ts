@@ -134,7 +134,10 @@ export class RequestHandler {
       } catch (err) {
         stream.abort(err as Error)
       }
-      if (error.code === ErrorCode.TOO_MANY_CONNECTIONS) this.init.onRefusedRequest(connection)
+      // A refused or just-blocked peer leaves once it has read why.
+      if (error.code === ErrorCode.TOO_MANY_CONNECTIONS || this.init.guests.isBlocked(peerId)) {
+        this.init.onRefusedRequest(connection)
+      }
     } finally {
       clearTimeout(timeout)
       endRequest?.()
