@@ -5,6 +5,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { LlamaServer } from '../scripts/run-llama-server.ts'
 import {
   connectToModel,
   createModelHost,
@@ -13,7 +14,6 @@ import {
   type ModelHostInit,
   type RemoteModel,
 } from '../src/index.ts'
-import type { LlamaServer } from '../scripts/run-llama-server.ts'
 import { SCRIPTED_COMPLETION, startScriptedLlamaServer } from './fixtures/host.ts'
 import { createRawClient } from './fixtures/raw-client.ts'
 
@@ -64,7 +64,9 @@ describe('API key', () => {
       code: 'UNAUTHORIZED',
       message: expect.stringContaining('requires an API key'),
     })
-    await expect((await guest(host, 'wrong')).complete(ask)).rejects.toMatchObject({ code: 'UNAUTHORIZED' })
+    await expect((await guest(host, 'wrong')).complete(ask)).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+    })
     expect((await (await guest(host, 'sesame')).complete(ask)).content).toBe(SCRIPTED_COMPLETION)
   })
 
@@ -83,7 +85,12 @@ describe('API key', () => {
   })
 
   it('slows down repeated failures, then disconnects and blocks the peer', async () => {
-    const host = await startHost({ apiKey: 'sesame', authFailureDelay: 100, maxAuthFailures: 4, authBlockDuration: 60_000 })
+    const host = await startHost({
+      apiKey: 'sesame',
+      authFailureDelay: 100,
+      maxAuthFailures: 4,
+      authBlockDuration: 60_000,
+    })
     const model = await guest(host, 'guess')
     const times: number[] = []
     for (let i = 0; i < 3; i++) {
@@ -132,19 +139,31 @@ describe('request limits', () => {
     const host = await startHost({ maxRequestsPerPeer: 2, maxConcurrentRequests: 1 })
     const model = await guest(host)
     const controller = new AbortController()
-    const running = [0, 1].map(() => model.complete(long, { signal: controller.signal }).catch((e: unknown) => e))
+    const running = [0, 1].map(() =>
+      model.complete(long, { signal: controller.signal }).catch((e: unknown) => e),
+    )
     await waitFor(() => host.stats().activeRequests + host.stats().queuedRequests === 2)
-    await expect(model.complete(ask)).rejects.toMatchObject({ name: 'TooManyRequestsError', code: 'TOO_MANY_REQUESTS' })
+    await expect(model.complete(ask)).rejects.toMatchObject({
+      name: 'TooManyRequestsError',
+      code: 'TOO_MANY_REQUESTS',
+    })
     controller.abort()
-    expect(await Promise.all(running)).toEqual([expect.objectContaining({ code: 'ABORTED' }), expect.objectContaining({ code: 'ABORTED' })])
+    expect(await Promise.all(running)).toEqual([
+      expect.objectContaining({ code: 'ABORTED' }),
+      expect.objectContaining({ code: 'ABORTED' }),
+    ])
   })
 
-  it('serves guests round-robin: a flooding guest does not starve another', { timeout: 60_000 }, async () => {
+  it('serves guests round-robin: a flooding guest does not starve another', {
+    timeout: 60_000,
+  }, async () => {
     const host = await startHost({ maxConcurrentRequests: 1, maxRequestsPerPeer: 4 })
     const greedy = await guest(host)
     const polite = await guest(host)
     const order: string[] = []
-    host.addEventListener('request:end', ({ detail }) => order.push(detail.peerId === polite.localPeerId ? 'P' : 'G'))
+    host.addEventListener('request:end', ({ detail }) =>
+      order.push(detail.peerId === polite.localPeerId ? 'P' : 'G'),
+    )
     // Each request generates 200 tokens: long enough to queue behind each other.
     const work = { prompt: 'Tell me something', max_tokens: 200, parameters: { ignore_eos: true } }
     let flooding = true
@@ -155,12 +174,15 @@ describe('request limits', () => {
     )
     await waitFor(() => host.stats().queuedRequests >= 3)
     const politeResults: string[] = []
-    for (let i = 0; i < 3; i++) politeResults.push((await polite.complete({ ...work, max_tokens: 8 })).content)
+    for (let i = 0; i < 3; i++)
+      politeResults.push((await polite.complete({ ...work, max_tokens: 8 })).content)
     flooding = false
     await flood
     expect(politeResults).toHaveLength(3)
     // Between the polite guest's requests at most one greedy request runs (round-robin).
-    const politeAt = order.map((who, index) => (who === 'P' ? index : -1)).filter((index) => index >= 0)
+    const politeAt = order
+      .map((who, index) => (who === 'P' ? index : -1))
+      .filter((index) => index >= 0)
     expect(politeAt).toHaveLength(3)
     for (let i = 1; i < politeAt.length; i++) {
       expect((politeAt[i] as number) - (politeAt[i - 1] as number)).toBeLessThanOrEqual(2)
@@ -176,7 +198,10 @@ describe('timeouts', () => {
       const stream = await client.openStream()
       const { lpStream } = await import('@libp2p/utils')
       const frame = await lpStream(stream).read()
-      expect(JSON.parse(new TextDecoder().decode(frame.subarray()))).toMatchObject({ success: false, code: 'TIMEOUT' })
+      expect(JSON.parse(new TextDecoder().decode(frame.subarray()))).toMatchObject({
+        success: false,
+        code: 'TIMEOUT',
+      })
     } finally {
       await client.stop()
     }
@@ -185,7 +210,10 @@ describe('timeouts', () => {
   it('ends a request that runs past requestTimeout with TIMEOUT and stops the backend', async () => {
     const host = await startHost({ requestTimeout: 500 })
     const model = await guest(host)
-    await expect(model.complete(long)).rejects.toMatchObject({ name: 'TimeoutError', code: 'TIMEOUT' })
+    await expect(model.complete(long)).rejects.toMatchObject({
+      name: 'TimeoutError',
+      code: 'TIMEOUT',
+    })
     await waitFor(async () => (await llama.slots()).every((slot) => !slot.is_processing), 2000)
   })
 })
@@ -239,14 +267,24 @@ describe('monitoring', () => {
   it('reports peers and requests through events, connections() and stats()', async () => {
     const host = await startHost({ logPrompts: false })
     const seen: Record<string, unknown[]> = {}
-    for (const type of ['peer:connect', 'peer:disconnect', 'request:start', 'request:end', 'request:error'] as const) {
+    for (const type of [
+      'peer:connect',
+      'peer:disconnect',
+      'request:start',
+      'request:end',
+      'request:error',
+    ] as const) {
       seen[type] = []
       host.addEventListener(type, ({ detail }) => seen[type]?.push(detail))
     }
     const model = await guest(host)
     await waitFor(() => seen['peer:connect']?.length === 1)
     expect(seen['peer:connect']).toEqual([
-      { peerId: model.localPeerId, remoteAddr: expect.stringContaining('/ip4/127.0.0.1/'), kind: 'direct' },
+      {
+        peerId: model.localPeerId,
+        remoteAddr: expect.stringContaining('/ip4/127.0.0.1/'),
+        kind: 'direct',
+      },
     ])
     await model.complete(ask)
     const chunks: string[] = []
@@ -254,13 +292,20 @@ describe('monitoring', () => {
     await model.complete({ prompt: 'Hi', max_tokens: -1 }).catch(() => {})
 
     expect(seen['request:start']).toHaveLength(2)
-    expect(seen['request:start']?.[0]).toEqual({ id: 1, peerId: model.localPeerId, kind: 'completion', stream: false })
+    expect(seen['request:start']?.[0]).toEqual({
+      id: 1,
+      peerId: model.localPeerId,
+      kind: 'completion',
+      stream: false,
+    })
     const [plain, streamed] = seen['request:end'] as Array<Record<string, number>>
     expect(plain).toMatchObject({ id: 1, stream: false, tokens: 8, chunks: 1 })
     expect(streamed).toMatchObject({ id: 2, stream: true, tokens: 8, chunks: 7 })
     expect(streamed?.timeToFirstToken).toBeGreaterThan(0)
     expect(streamed?.timeToFirstToken).toBeLessThanOrEqual(streamed?.duration as number)
-    expect(seen['request:error']).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: 'INVALID_REQUEST' }) })])
+    expect(seen['request:error']).toEqual([
+      expect.objectContaining({ error: expect.objectContaining({ code: 'INVALID_REQUEST' }) }),
+    ])
     expect(JSON.stringify(seen)).not.toContain('Tell me something')
 
     const [connection] = host.connections()
@@ -318,7 +363,10 @@ describe('disconnect and block', () => {
     expect((await friend.complete(ask)).content).toBe(SCRIPTED_COMPLETION)
     const stranger = await guest(host).catch((err: unknown) => err)
     if (stranger instanceof Error) expect(stranger).toMatchObject({ code: 'CONNECTION_FAILED' })
-    else await expect((stranger as RemoteModel).complete(ask)).rejects.toMatchObject({ code: 'CONNECTION_FAILED' })
+    else
+      await expect((stranger as RemoteModel).complete(ask)).rejects.toMatchObject({
+        code: 'CONNECTION_FAILED',
+      })
     expect(host.connections().map((c) => c.peerId)).toEqual([friend.localPeerId])
   })
 })

@@ -151,15 +151,21 @@ export class DefaultRemoteModel implements RemoteModel {
     for (let attempt = 1; ; attempt++) {
       try {
         if (this.connection.status !== 'open' || attempt > 1) {
-          this.connection = await this.init.libp2p.dial(this.init.multiaddrs, { signal, force: attempt > 1 })
+          this.connection = await this.init.libp2p.dial(this.init.multiaddrs, {
+            signal,
+            force: attempt > 1,
+          })
         }
         return await this.connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
       } catch (err) {
         if (signal?.aborted === true) throw err
         if (attempt < 2) continue
-        throw new ConnectionError(`Could not open a request stream to ${this.peerId}: ${(err as Error).message}`, {
-          cause: err,
-        })
+        throw new ConnectionError(
+          `Could not open a request stream to ${this.peerId}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        )
       }
     }
   }

@@ -85,13 +85,16 @@ export class RequestHandler {
     let endRequest: (() => void) | undefined
 
     try {
+      // Read the request even from a refused guest: it is the protocol's turn order, and an
+      // answer that arrives while the guest is still negotiating the stream breaks libp2p's
+      // multistream-select on its side (it cannot hand the early bytes back to the stream).
+      const request = await this.readRequest(frames)
+      if (request == null) return // the guest opened a stream and closed it without asking
       if (this.init.isRefused(connection)) {
         throw new TooManyConnectionsError(
           'The host is serving as many guests as it allows; try again later',
         )
       }
-      const request = await this.readRequest(frames)
-      if (request == null) return // the guest opened a stream and closed it without asking
       await this.init.guard.check(peerId, request.apiKey, controller.signal)
       endRequest = this.init.guests.startRequest(peerId)
       started = {
