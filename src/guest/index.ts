@@ -17,6 +17,7 @@
 export { type ConnectOptions, connectToModel } from './connect.ts'
 export type {
   CallOptions,
+  ChatParams,
   CompletionChunk,
   CompletionParams,
   CompletionResult,

@@ -15,10 +15,18 @@ import {
   TimeoutError,
 } from '../codec/errors.ts'
 import { frameStream } from '../codec/frames.ts'
-import { type CompletionRequest, parseResponseFrame, type ResponseData } from '../codec/schemas.ts'
+import {
+  type ChatMessage,
+  type CompletionRequest,
+  parseResponseFrame,
+  type ResponseData,
+} from '../codec/schemas.ts'
 
 /** What a caller may ask for: the wire request without the fields the SDK fills in. */
 export type CompletionParams = Omit<CompletionRequest, 'stream' | 'apiKey' | 'type'>
+
+/** A chat request: `messages` instead of `prompt`. */
+export type ChatParams = Omit<CompletionParams, 'prompt' | 'messages'> & { messages: ChatMessage[] }
 
 /** One streamed piece (`stop: true` on the last), with any fields the backend added. */
 export type CompletionChunk = ResponseData
@@ -43,6 +51,10 @@ export interface RemoteModel {
    * an exception, the signal) cancels the generation on the host.
    */
   stream(request: CompletionParams, options?: CallOptions): AsyncIterable<CompletionChunk>
+  /** Answers a chat history with one whole reply (`content` is the assistant's message). */
+  chat(request: ChatParams, options?: CallOptions): Promise<CompletionResult>
+  /** Answers a chat history piece by piece, like {@link RemoteModel.stream}. */
+  chatStream(request: ChatParams, options?: CallOptions): AsyncIterable<CompletionChunk>
   /** Describes the host's model: at least `{ model }`. */
   info(options?: CallOptions): Promise<ModelInfo>
   /** Closes the connection (and the guest's own libp2p node, unless it was passed in). */
@@ -83,6 +95,14 @@ export class DefaultRemoteModel implements RemoteModel {
 
   stream(request: CompletionParams, options: CallOptions = {}): AsyncIterable<CompletionChunk> {
     return this.exchange({ ...request, stream: true }, options.signal)
+  }
+
+  chat(request: ChatParams, options: CallOptions = {}): Promise<CompletionResult> {
+    return this.complete(request, options)
+  }
+
+  chatStream(request: ChatParams, options: CallOptions = {}): AsyncIterable<CompletionChunk> {
+    return this.stream(request, options)
   }
 
   async info(options: CallOptions = {}): Promise<ModelInfo> {
