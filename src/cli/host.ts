@@ -2,14 +2,21 @@
 import type { Command } from 'commander'
 import { llamaCpp } from '../backends/index.ts'
 import { createModelHost } from '../host/index.ts'
+import { createHostView } from './host-view.ts'
 import { collect, positiveInteger } from './options.ts'
 
 interface HostOptions {
-  llama?: string
+  llama: string
   llamaSocket?: string
   listen?: string[]
   apiKey?: string
-  maxConnections?: number
+  maxConnections: number
+  maxRequestsPerPeer?: number
+  concurrency?: number
+  allowPeer?: string[]
+  blockPeer?: string[]
+  logPrompts?: boolean
+  view: boolean
 }
 
 export function registerHost(program: Command): void {
@@ -25,40 +32,50 @@ export function registerHost(program: Command): void {
       process.env.P2P_LLM_API_KEY,
     )
     .option('--max-connections <n>', 'most guests served at once', positiveInteger, 10)
+    .option(
+      '--max-requests-per-peer <n>',
+      'most requests one guest may have in flight (default 4)',
+      positiveInteger,
+    )
+    .option(
+      '--concurrency <n>',
+      "requests the backend runs at once: llama-server's --parallel (default 1)",
+      positiveInteger,
+    )
+    .option('--allow-peer <peerId>', 'only let these peers in (repeatable)', collect)
+    .option('--block-peer <peerId>', 'refuse this peer (repeatable)', collect)
+    .option(
+      '--log-prompts',
+      'show prompts in the request log (off: prompts are the guests’ business)',
+    )
+    .option('--no-view', 'print plain log lines even on a terminal')
     .action(async (options: HostOptions) => {
       const backend = llamaCpp({ url: options.llama, socketPath: options.llamaSocket })
+      const target = options.llamaSocket != null ? `unix:${options.llamaSocket}` : options.llama
       const host = await createModelHost({
         backend,
         apiKey: options.apiKey,
         maxConnections: options.maxConnections,
+        maxRequestsPerPeer: options.maxRequestsPerPeer,
+        maxConcurrentRequests: options.concurrency,
+        allowPeers: options.allowPeer,
+        blockPeers: options.blockPeer,
+        logPrompts: options.logPrompts,
         listen: options.listen,
       })
-      const target = options.llamaSocket != null ? `unix:${options.llamaSocket}` : options.llama
       await backend.health?.().catch((err: Error) => {
         console.error(`warning: llama-server at ${target} is not answering yet (${err.message})`)
       })
-      console.log(`Sharing llama.cpp at ${target}`)
-      console.log(`Peer id:   ${host.peerId}`)
-      console.log(`Share URL: ${host.shareUrl}`)
-      console.log('Addresses:')
-      for (const address of host.multiaddrs) console.log(`  ${address}`)
-      host.addEventListener('request:end', ({ detail }) => {
-        const ttft =
-          detail.timeToFirstToken != null ? ` ttft ${detail.timeToFirstToken.toFixed(0)} ms` : ''
-        console.log(
-          `${new Date().toISOString()} ${detail.peerId.slice(-8)} #${detail.id} ${detail.kind} ok ${detail.duration.toFixed(0)} ms${ttft}`,
-        )
-      })
-      host.addEventListener('request:error', ({ detail }) => {
-        console.log(
-          `${new Date().toISOString()} ${detail.peerId.slice(-8)} #${detail.id ?? '-'} ${detail.error.code} ${detail.error.message}`,
-        )
+      const view = createHostView({
+        host,
+        backendLabel: `llama.cpp at ${target}`,
+        interactive: options.view && process.stdout.isTTY === true,
       })
       await new Promise<void>((resolve) => {
-        const stop = () => resolve()
-        process.once('SIGINT', stop)
-        process.once('SIGTERM', stop)
+        process.once('SIGINT', () => resolve())
+        process.once('SIGTERM', () => resolve())
       })
+      view.stop()
       console.error('Stopping…')
       await host.stop()
       await backend.close?.()
