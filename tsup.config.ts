@@ -9,6 +9,8 @@ export default defineConfig({
     'guest/index': 'src/guest/index.ts',
     'host/index': 'src/host/index.ts',
     'backends/index': 'src/backends/index.ts',
+    // Its own subpath (p2p-llm/node-llama-cpp): the main entry never loads node-llama-cpp.
+    'backends/node-llama-cpp': 'src/backends/node-llama-cpp.ts',
     'cli/index': 'src/cli/index.ts',
   },
   format: ['esm'],

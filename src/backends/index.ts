@@ -20,3 +20,4 @@ export type {
   ModelInfo,
 } from '../codec/backend.ts'
 export { DEFAULT_LLAMA_CPP_URL, type LlamaCppInit, llamaCpp } from './llama-cpp.ts'
+export { type OpenAICompatibleInit, openAICompatible } from './openai-compatible.ts'

@@ -1,6 +1,8 @@
 /**
- * `llamaCpp()`: shares a llama.cpp `llama-server` over its native `/completion` route (HTTP or
- * a Unix socket), streaming through server-sent events.
+ * `llamaCpp()`: shares a llama.cpp `llama-server` (over HTTP or a Unix socket). `prompt` requests
+ * use its native `/completion` route, `messages` requests its OpenAI-style
+ * `/v1/chat/completions` (which applies the model's chat template); both stream through
+ * server-sent events.
  */
 import type {
   BackendCallOptions,
@@ -10,8 +12,9 @@ import type {
   ModelBackend,
   ModelInfo,
 } from '../codec/backend.ts'
-import { BackendError, BackendUnavailableError, InvalidRequestError } from '../codec/errors.ts'
+import { BackendError, BackendUnavailableError } from '../codec/errors.ts'
 import { createHttpClient, mapBodyError, readJson } from './http.ts'
+import { generateWithOpenAI, type OpenAIGenerateInit } from './openai-compatible.ts'
 import { readServerSentEvents } from './sse.ts'
 
 export interface LlamaCppInit {
@@ -21,7 +24,10 @@ export interface LlamaCppInit {
    * @default 'http://127.0.0.1:8080' (llama-server's own default)
    */
   url?: string
-  /** Reach llama-server on this Unix socket (`llama-server --host /path/x.sock`) instead of TCP. */
+  /**
+   * Reach llama-server on this Unix socket (`llama-server --host /path/x.sock`) instead of TCP;
+   * `url` then only contributes its path (leave it out).
+   */
   socketPath?: string
   /** llama-server's `--api-key`, sent as a bearer token. */
   apiKey?: string
@@ -67,14 +73,20 @@ export function llamaCpp(init: LlamaCppInit = {}): ModelBackend {
     },
   })
 
+  const chat: OpenAIGenerateInit = {
+    http,
+    pathPrefix: '/v1',
+    server: init.socketPath != null ? `llama-server at unix:${init.socketPath}` : 'llama-server',
+  }
+
   async function* generate(
     request: GenerateRequest,
     { signal }: GenerateOptions,
   ): AsyncGenerator<GenerateChunk> {
+    // Chat goes through llama-server's OpenAI route, which applies the model's chat template.
     if (request.prompt == null) {
-      throw new InvalidRequestError(
-        'This llama.cpp backend answers "prompt" requests; "messages" (chat) is not supported',
-      )
+      yield* generateWithOpenAI(chat, request, { signal })
+      return
     }
     const stream = request.stream === true
     const body = {
@@ -126,7 +138,7 @@ export function llamaCpp(init: LlamaCppInit = {}): ModelBackend {
       return {
         model: props.model_alias ?? basename(props.model_path) ?? 'llama.cpp',
         contextSize: settings?.n_ctx ?? settings?.params?.n_ctx,
-        capabilities: ['completion', 'stream'],
+        capabilities: ['completion', 'chat', 'stream'],
         provider: 'llama.cpp',
         ...(props.build_info != null ? { build: props.build_info } : {}),
       }

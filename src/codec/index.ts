@@ -15,8 +15,10 @@
  * ```
  */
 export * from './backend.ts'
+export * from './connection-kind.ts'
 export * from './constants.ts'
 export * from './errors.ts'
 export * from './frames.ts'
+export * from './hub-address.ts'
 export * from './schemas.ts'
 export * from './share-url.ts'

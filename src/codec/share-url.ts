@@ -68,11 +68,15 @@ export function parseShareUrl(input: string): ShareUrl {
   }
 }
 
+/** The WebSocket multiaddr of a hub at `host:port` (an IP address or a DNS name). */
+export function webSocketMultiaddr(host: string, port: number, secure: boolean): Multiaddr {
+  const proto = /^\d+\.\d+\.\d+\.\d+$/.test(host) ? 'ip4' : host.includes(':') ? 'ip6' : 'dns'
+  return multiaddr(`/${proto}/${host}/tcp/${port}/${secure ? 'tls/ws' : 'ws'}`)
+}
+
 /** The WebSocket multiaddr of the hub a share URL names (without a peer id). */
 export function hubMultiaddr(url: ShareUrl): Multiaddr {
-  const host = url.hubHost
-  const proto = /^\d+\.\d+\.\d+\.\d+$/.test(host) ? 'ip4' : host.includes(':') ? 'ip6' : 'dns'
-  return multiaddr(`/${proto}/${host}/tcp/${url.hubPort}/${url.secure ? 'tls/ws' : 'ws'}`)
+  return webSocketMultiaddr(url.hubHost, url.hubPort, url.secure)
 }
 
 /** Where to dial for `address`: a share URL or a multiaddr ending in `/p2p/<peerId>`. */

@@ -1,17 +1,29 @@
 /**
  * `connectToModel()`: reach a host by share URL or multiaddr and return a {@link RemoteModel}.
+ *
+ * With a share URL the guest dials the signalling hub it names. If the hub is the host itself,
+ * that connection is the one to use (direct). Otherwise the guest asks the hub to put it
+ * through to the host, sets up WebRTC over that relayed connection and talks to the host
+ * directly; when WebRTC cannot get through it keeps the relayed connection.
  */
 import { identify } from '@libp2p/identify'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Connection, Libp2p, PrivateKey } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
+import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { ConnectionError, TimeoutError } from '../codec/errors.ts'
-import { parseModelAddress } from '../codec/share-url.ts'
-import { DEFAULT_CONNECT_TIMEOUT } from './constants.ts'
-import { defaultTransports } from './default-transports.ts'
+import { hubMultiaddr, type ModelAddress, parseModelAddress } from '../codec/share-url.ts'
+import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_WEBRTC_TIMEOUT } from './constants.ts'
+import {
+  defaultGuestNodeOptions,
+  defaultTransports,
+  type TransportFactories,
+} from './default-transports.ts'
 import { DefaultRemoteModel, type RemoteModel } from './remote-model.ts'
+
+const log = logger('p2p-llm:guest')
 
 export interface ConnectOptions {
   /** Sent with every request when the host requires a key. */
@@ -30,6 +42,30 @@ export interface ConnectOptions {
    * @default 1_048_576
    */
   maxFrameSize?: number
+  /**
+   * Upgrade a connection through a hub to WebRTC. `false` keeps the relayed connection (within
+   * the hub's limits).
+   *
+   * @default true
+   */
+  webrtc?: boolean
+  /**
+   * How long to try WebRTC before falling back to the relayed connection, in ms.
+   *
+   * @default 10_000
+   */
+  webrtcTimeout?: number
+  /**
+   * STUN/TURN servers for WebRTC. Absent: libp2p's defaults (public STUN servers). `[]` for
+   * LANs, tests and offline machines.
+   */
+  iceServers?: RTCIceServer[]
+  /**
+   * Transports replacing the defaults (Node: TCP, WebSockets, WebRTC, circuit relay; browsers:
+   * WebSockets, WebRTC, circuit relay), or a function that receives the defaults and returns
+   * the set to use. Ignored with `libp2p`.
+   */
+  transports?: TransportFactories | ((defaults: TransportFactories) => TransportFactories)
   /**
    * The guest's identity, so its peer id stays the same across runs (hosts may allow-list it).
    * A new one each time when absent. Ignored with `libp2p`.
@@ -53,6 +89,7 @@ export interface ConnectOptions {
  *
  * const model = await connectToModel('p2p://12D3Koo…@127.0.0.1:40123')
  * const { content } = await model.complete({ prompt: 'Hi', max_tokens: 16 })
+ * console.log(model.connection.kind) // 'direct', 'webrtc' or 'relayed'
  * await model.close()
  * ```
  */
@@ -61,23 +98,22 @@ export async function connectToModel(
   options: ConnectOptions = {},
 ): Promise<RemoteModel> {
   const target = parseModelAddress(address)
-  const libp2p = options.libp2p ?? (await createGuestNode(options.privateKey))
+  const libp2p = options.libp2p ?? (await createGuestNode(options))
   const timeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT
   const signal = AbortSignal.any([
     AbortSignal.timeout(timeout),
     ...(options.signal != null ? [options.signal] : []),
   ])
+  const connect = (signal: AbortSignal, fresh = false): Promise<Connection> =>
+    reachHost(libp2p, target, options, signal, fresh)
   try {
-    const connection = await libp2p.dial(target.multiaddrs, { signal })
-    if (connection.remotePeer.toString() !== target.peerId) {
-      throw new ConnectionError(`Reached ${connection.remotePeer} instead of ${target.peerId}`)
-    }
+    const connection = await connect(signal)
     return new DefaultRemoteModel({
       libp2p,
       ownsNode: options.libp2p == null,
       peerId: target.peerId,
-      multiaddrs: target.multiaddrs,
       connection,
+      reconnect: (signal) => connect(signal ?? AbortSignal.timeout(timeout), true),
       apiKey: options.apiKey,
       maxFrameSize: options.maxFrameSize,
     })
@@ -95,12 +131,62 @@ export async function connectToModel(
   }
 }
 
-async function createGuestNode(privateKey?: PrivateKey): Promise<Libp2p> {
-  return createLibp2p({
-    privateKey,
-    transports: defaultTransports(),
+/** Dials the host: directly, or through the share URL's hub (WebRTC, else relayed). */
+async function reachHost(
+  libp2p: Libp2p,
+  target: ModelAddress,
+  options: ConnectOptions,
+  signal: AbortSignal,
+  fresh: boolean,
+): Promise<Connection> {
+  if (target.shareUrl == null) {
+    return checkPeer(await libp2p.dial(target.multiaddrs, { signal, force: fresh }), target.peerId)
+  }
+  const hubConnection = await libp2p.dial(hubMultiaddr(target.shareUrl), { signal })
+  const hubId = hubConnection.remotePeer.toString()
+  // The host is its own hub: the hub connection is a direct one to the host.
+  if (hubId === target.peerId) return hubConnection
+  const circuit = hubConnection.remoteAddr.encapsulate(`/p2p-circuit/p2p/${target.peerId}`)
+  if (options.webrtc !== false) {
+    const webrtcSignal = AbortSignal.any([
+      signal,
+      AbortSignal.timeout(options.webrtcTimeout ?? DEFAULT_WEBRTC_TIMEOUT),
+    ])
+    const webrtcAddress = hubConnection.remoteAddr.encapsulate(
+      `/p2p-circuit/webrtc/p2p/${target.peerId}`,
+    )
+    try {
+      return checkPeer(await libp2p.dial(webrtcAddress, { signal: webrtcSignal }), target.peerId)
+    } catch (err) {
+      signal.throwIfAborted()
+      // WebRTC could not get through (symmetric NATs, UDP blocked): stay on the relay.
+      log('WebRTC to %s failed, staying on the relay: %e', target.peerId, err)
+    }
+  }
+  return checkPeer(await libp2p.dial(circuit, { signal, force: fresh }), target.peerId)
+}
+
+function checkPeer(connection: Connection, peerId: string): Connection {
+  if (connection.remotePeer.toString() !== peerId) {
+    void connection.close()
+    throw new ConnectionError(`Reached ${connection.remotePeer} instead of ${peerId}`)
+  }
+  return connection
+}
+
+async function createGuestNode(options: ConnectOptions): Promise<Libp2p> {
+  const defaults = defaultTransports({ iceServers: options.iceServers })
+  const transports =
+    typeof options.transports === 'function'
+      ? options.transports(defaults)
+      : (options.transports ?? defaults)
+  const init: Libp2pOptions = {
+    ...defaultGuestNodeOptions(),
+    privateKey: options.privateKey,
+    transports,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services: { identify: identify() },
-  })
+  }
+  return createLibp2p(init)
 }

@@ -2,8 +2,8 @@
  * A connected model: `complete()`, `stream()` and `info()` each run one `/llama/1.0.0` stream.
  */
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ModelInfo } from '../codec/backend.ts'
+import { type ConnectionKind, connectionKind } from '../codec/connection-kind.ts'
 import { PROTOCOL } from '../codec/constants.ts'
 import {
   AbortError,
@@ -44,6 +44,8 @@ export interface RemoteModel {
   readonly peerId: string
   /** This guest's own peer id: what the host sees (and may put on its allow-list). */
   readonly localPeerId: string
+  /** How the guest reaches the host now: `direct`, `webrtc` or `relayed`, and the address. */
+  readonly connection: { kind: ConnectionKind; remoteAddr: string }
   /** Generates a whole reply. */
   complete(request: CompletionParams, options?: CallOptions): Promise<CompletionResult>
   /**
@@ -66,8 +68,9 @@ export interface RemoteModelInit {
   /** Whether `close()` stops `libp2p` (true when the SDK created it). */
   ownsNode: boolean
   peerId: string
-  multiaddrs: Multiaddr[]
   connection: Connection
+  /** Reaches the host again on a new connection (the old one is gone). */
+  reconnect(signal?: AbortSignal): Promise<Connection>
   apiKey?: string
   maxFrameSize?: number
 }
@@ -76,14 +79,14 @@ export class DefaultRemoteModel implements RemoteModel {
   readonly peerId: string
   readonly localPeerId: string
   private readonly init: RemoteModelInit
-  private connection: Connection
+  private current: Connection
   private closed = false
 
   constructor(init: RemoteModelInit) {
     this.init = init
     this.peerId = init.peerId
     this.localPeerId = init.libp2p.peerId.toString()
-    this.connection = init.connection
+    this.current = init.connection
   }
 
   async complete(request: CompletionParams, options: CallOptions = {}): Promise<CompletionResult> {
@@ -115,11 +118,15 @@ export class DefaultRemoteModel implements RemoteModel {
     throw new ProtocolError('Host ended the reply without model info')
   }
 
+  get connection(): { kind: ConnectionKind; remoteAddr: string } {
+    return { kind: connectionKind(this.current), remoteAddr: this.current.remoteAddr.toString() }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     if (this.init.ownsNode) await this.init.libp2p.stop()
-    else await this.connection.close().catch(() => {})
+    else await this.current.close().catch(() => {})
   }
 
   /** Sends one request on a new stream and yields each success frame's data until `stop`. */
@@ -170,13 +177,9 @@ export class DefaultRemoteModel implements RemoteModel {
   private async openStream(signal?: AbortSignal): Promise<Stream> {
     for (let attempt = 1; ; attempt++) {
       try {
-        if (this.connection.status !== 'open' || attempt > 1) {
-          this.connection = await this.init.libp2p.dial(this.init.multiaddrs, {
-            signal,
-            force: attempt > 1,
-          })
-        }
-        return await this.connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
+        if (this.current.status !== 'open' || attempt > 1)
+          this.current = await this.init.reconnect(signal)
+        return await this.current.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
       } catch (err) {
         if (signal?.aborted === true) throw err
         if (attempt < 2) continue

@@ -48,3 +48,6 @@ export const DEFAULT_REFUSED_GRACE_PERIOD = 3_000
  * beyond it without a word, so it sits well above `maxRequestsPerPeer`, which answers in words.
  */
 export const DEFAULT_MAX_INBOUND_STREAMS = 64
+
+/** How long `createModelHost({ signalling })` waits for a slot on the hub, in ms. */
+export const DEFAULT_SIGNALLING_TIMEOUT = 20_000

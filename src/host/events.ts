@@ -1,6 +1,7 @@
 /** The host's typed events (`host.addEventListener('request:end', …)`). */
+
+import type { ConnectionKind } from '../codec/connection-kind.ts'
 import type { P2PLLMError } from '../codec/errors.ts'
-import type { ConnectionKind } from './guest-registry.ts'
 
 export interface PeerConnectEvent {
   peerId: string

@@ -6,10 +6,8 @@
  * hub) never count.
  */
 import type { Connection } from '@libp2p/interface'
+import { type ConnectionKind, connectionKind } from '../codec/connection-kind.ts'
 import { TooManyRequestsError } from '../codec/errors.ts'
-
-/** How a guest reaches the host. */
-export type ConnectionKind = 'direct' | 'relayed' | 'webrtc'
 
 export interface GuestConnection {
   peerId: string
@@ -39,13 +37,6 @@ export interface GuestRegistryInit {
 
 interface Guest extends GuestConnection {
   connections: Set<Connection>
-}
-
-export function connectionKind(connection: Connection): ConnectionKind {
-  const address = connection.remoteAddr.toString()
-  if (address.includes('/webrtc')) return 'webrtc'
-  if (connection.limits != null || address.includes('/p2p-circuit')) return 'relayed'
-  return 'direct'
 }
 
 const kindRank: Record<ConnectionKind, number> = { relayed: 0, webrtc: 1, direct: 2 }

@@ -2,17 +2,24 @@
  * `createModelHost()`: a ready-made libp2p node that shares one model. For apps that run their
  * own node, `modelHost()` (./model-host-service.ts) adds the same service to it.
  */
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { mplex } from '@libp2p/mplex'
 import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
+import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
-import { createLibp2p } from 'libp2p'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { TypedEventEmitter } from 'main-event'
+import { ConnectionError } from '../codec/errors.ts'
+import { type HubAddress, parseHubAddress } from '../codec/hub-address.ts'
 import { formatShareUrl } from '../codec/share-url.ts'
-import { DEFAULT_LISTEN } from './constants.ts'
+import { loadOrCreateIdentity } from '../identity/index.ts'
+import { type RelayLimits, relayService } from '../relay/relay-service.ts'
+import { DEFAULT_LISTEN, DEFAULT_SIGNALLING_TIMEOUT } from './constants.ts'
 import type { ModelHostEvents } from './events.ts'
 import type { GuestConnection } from './guest-registry.ts'
 import {
@@ -23,14 +30,46 @@ import {
   modelHost,
 } from './model-host-service.ts'
 
-export interface ModelHostInit extends ModelHostServiceInit {
+/** libp2p transport factories, as `createLibp2p({ transports })` takes them. */
+export type TransportFactories = NonNullable<Libp2pOptions['transports']>
+
+export interface ModelHostInit extends ModelHostServiceInit, RelayLimits {
   /**
-   * Multiaddrs to listen on. The first `/ws` one becomes the share URL's hub address.
+   * Multiaddrs to listen on. The first `/ws` one is the share URL's hub address when the host
+   * is its own hub (no `signalling`).
    *
    * @default ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'] (loopback only, free ports)
    */
   listen?: string[]
-  /** The node's identity; a new one each start when absent (so a new peer id and share URL). */
+  /** Addresses to announce instead of the listen addresses (a public IP or DNS name, a port forward). */
+  announce?: string[]
+  /**
+   * A signalling hub (`host:port`, `wss://host:port` or a multiaddr) to reserve a slot on:
+   * guests reach the host through it and upgrade to WebRTC. Without it the host is its own
+   * hub: it runs the relay service on its WebSocket listener, and guests dial it directly.
+   */
+  signalling?: string
+  /**
+   * How long to wait for a slot on the signalling hub when starting, in ms.
+   *
+   * @default 20_000
+   */
+  signallingTimeout?: number
+  /** Also listen for WebRTC-Direct (UDP) on each listen IP: browsers dial it without TLS. */
+  webrtcDirect?: boolean
+  /**
+   * STUN/TURN servers for WebRTC. Absent: libp2p's defaults (public STUN servers), right for
+   * hosts and guests behind NATs on the internet. `[]` for LANs, tests and offline machines.
+   */
+  iceServers?: RTCIceServer[]
+  /**
+   * Transports replacing the defaults (TCP, WebSockets, and with `signalling` WebRTC and the
+   * circuit relay), or a function that receives the defaults and returns the set to use.
+   */
+  transports?: TransportFactories | ((defaults: TransportFactories) => TransportFactories)
+  /** Path of a private-key file, created on first use (mode 0600): a peer id and share URL that survive restarts. */
+  identity?: string
+  /** The host's identity, when not read from `identity`. A new one each start when neither is given. */
   privateKey?: PrivateKey
 }
 
@@ -69,10 +108,12 @@ export interface ModelHost extends TypedEventEmitter<ModelHostEvents> {
 class DefaultModelHost extends TypedEventEmitter<ModelHostEvents> implements ModelHost {
   readonly libp2p: Libp2p<{ modelHost: ModelHostService }>
   private readonly service: ModelHostService
+  private readonly hub?: HubAddress
 
-  constructor(libp2p: Libp2p<{ modelHost: ModelHostService }>) {
+  constructor(libp2p: Libp2p<{ modelHost: ModelHostService }>, hub?: HubAddress) {
     super()
     this.libp2p = libp2p
+    this.hub = hub
     this.service = libp2p.services.modelHost
     for (const type of EVENT_TYPES) {
       this.service.addEventListener(type, (event) =>
@@ -90,22 +131,21 @@ class DefaultModelHost extends TypedEventEmitter<ModelHostEvents> implements Mod
   }
 
   get shareUrl(): string {
-    for (const ma of this.libp2p.getMultiaddrs()) {
-      const parts = ma.getComponents()
-      const [ip, port, ws] = parts
-      if (ip == null || port?.name !== 'tcp' || ws?.name !== 'ws' || parts[3]?.name !== 'p2p')
-        continue
-      if (!['ip4', 'ip6', 'dns', 'dns4', 'dns6'].includes(ip.name)) continue
+    if (this.hub != null) {
       return formatShareUrl({
         peerId: this.peerId,
-        hubHost: ip.value ?? '',
-        hubPort: Number(port.value),
-        secure: false,
+        hubHost: this.hub.host,
+        hubPort: this.hub.port,
+        secure: this.hub.secure,
       })
     }
-    throw new Error(
-      'This host has no WebSocket listener, so no share URL: add a /ws address to `listen`',
-    )
+    const own = pickOwnHubAddress(this.libp2p.getMultiaddrs())
+    if (own == null) {
+      throw new Error(
+        'This host has no WebSocket listener, so no share URL: add a /ws address to `listen`',
+      )
+    }
+    return formatShareUrl({ peerId: this.peerId, ...own })
   }
 
   connections(): GuestConnection[] {
@@ -146,12 +186,44 @@ class DefaultModelHost extends TypedEventEmitter<ModelHostEvents> implements Mod
  * ```
  */
 export async function createModelHost(init: ModelHostInit): Promise<ModelHost> {
-  const { listen, privateKey, ...serviceInit } = init
+  const {
+    listen,
+    announce,
+    signalling,
+    signallingTimeout,
+    webrtcDirect,
+    iceServers,
+    transports,
+    identity,
+    privateKey,
+    maxReservations,
+    maxRelayedBytes,
+    maxRelayedDuration,
+    reservationTtl,
+    ...serviceInit
+  } = init
+  const hub = signalling != null ? parseHubAddress(signalling) : undefined
+  const rtcConfiguration = iceServers != null ? { iceServers } : undefined
+  const defaultTransports: TransportFactories = [
+    tcp(),
+    webSockets(),
+    ...(hub != null ? [webRTC({ rtcConfiguration }), circuitRelayTransport()] : []),
+    ...(webrtcDirect === true ? [webRTCDirect({ rtcConfiguration })] : []),
+  ]
+  const listenAddresses = [
+    ...(listen ?? DEFAULT_LISTEN),
+    // With a hub: take a slot on it, and accept WebRTC set up through it.
+    ...(hub != null ? ['/p2p-circuit', '/webrtc'] : []),
+    ...(webrtcDirect === true ? webrtcDirectAddresses(listen ?? DEFAULT_LISTEN) : []),
+  ]
   let service: ModelHostService | undefined
   const libp2p = await createLibp2p({
-    privateKey,
-    addresses: { listen: listen ?? DEFAULT_LISTEN },
-    transports: [tcp(), webSockets()],
+    privateKey: privateKey ?? (identity != null ? await loadOrCreateIdentity(identity) : undefined),
+    addresses: { listen: listenAddresses, announce },
+    transports:
+      typeof transports === 'function'
+        ? transports(defaultTransports)
+        : (transports ?? defaultTransports),
     connectionEncrypters: [noise()],
     // yamux first: it has flow control; mplex only for clients that offer nothing else.
     streamMuxers: [yamux(), mplex()],
@@ -168,8 +240,105 @@ export async function createModelHost(init: ModelHostInit): Promise<ModelHost> {
     services: {
       identify: identify(),
       modelHost: modelHost(serviceInit),
+      // Without a separate hub the host is its own: others may reserve slots on it too.
+      ...(hub == null
+        ? {
+            relay: relayService({
+              maxReservations,
+              maxRelayedBytes,
+              maxRelayedDuration,
+              reservationTtl,
+            }),
+          }
+        : {}),
     },
   })
   service = libp2p.services.modelHost
-  return new DefaultModelHost(libp2p)
+  if (hub != null) {
+    try {
+      await reserveSlot(libp2p, hub, signallingTimeout ?? DEFAULT_SIGNALLING_TIMEOUT)
+    } catch (err) {
+      await libp2p.stop()
+      throw err
+    }
+  }
+  return new DefaultModelHost(libp2p, hub)
+}
+
+/** Dials the hub and waits until it granted a slot (a `/p2p-circuit` address appears). */
+async function reserveSlot(libp2p: Libp2p, hub: HubAddress, timeout: number): Promise<void> {
+  const signal = AbortSignal.timeout(timeout)
+  const hasSlot = (): boolean =>
+    libp2p.getMultiaddrs().some((ma) => ma.toString().includes('/p2p-circuit'))
+  const reserved = new Promise<void>((resolve, reject) => {
+    const onUpdate = (): void => {
+      if (!hasSlot()) return
+      libp2p.removeEventListener('self:peer:update', onUpdate)
+      resolve()
+    }
+    libp2p.addEventListener('self:peer:update', onUpdate)
+    signal.addEventListener('abort', () => {
+      libp2p.removeEventListener('self:peer:update', onUpdate)
+      reject(
+        new ConnectionError(
+          `The signalling hub ${hub.host}:${hub.port} granted no slot within ${timeout} ms`,
+        ),
+      )
+    })
+  })
+  try {
+    await libp2p.dial(hub.multiaddr, { signal })
+  } catch (err) {
+    throw new ConnectionError(
+      `Could not reach the signalling hub ${hub.host}:${hub.port}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    )
+  }
+  if (!hasSlot()) await reserved
+}
+
+/** WebRTC-Direct listen addresses (UDP, free ports) on the IPs of the TCP listen addresses. */
+function webrtcDirectAddresses(listen: string[]): string[] {
+  const ips = new Set<string>()
+  for (const address of listen) {
+    const match = /^\/(ip4|ip6)\/([^/]+)\//.exec(address)
+    if (match != null) ips.add(`/${match[1]}/${match[2]}`)
+  }
+  return [...ips].map((ip) => `${ip}/udp/0/webrtc-direct`)
+}
+
+/**
+ * The host's own WebSocket address for its share URL: announced or LAN addresses before
+ * loopback, never a wildcard.
+ */
+function pickOwnHubAddress(
+  addresses: Multiaddr[],
+): { hubHost: string; hubPort: number; secure: boolean } | undefined {
+  const candidates: Array<{ hubHost: string; hubPort: number; secure: boolean; rank: number }> = []
+  for (const ma of addresses) {
+    const parts = ma.getComponents()
+    const names = parts.map((part) => part.name)
+    const [ip, port] = parts
+    if (ip == null || port?.name !== 'tcp' || names.includes('p2p-circuit')) continue
+    if (!(names.includes('ws') || names.includes('wss'))) continue
+    const host = ip.value ?? ''
+    if (host === '0.0.0.0' || host === '::') continue
+    const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost'
+    const rank = (
+      ip.name.startsWith('dns') ? 0 : loopback ? 3 : ip.name === 'ip4' ? 1 : 2
+    ) as number
+    candidates.push({
+      hubHost: host,
+      hubPort: Number(port.value),
+      secure: names.includes('tls') || names.includes('wss'),
+      rank,
+    })
+  }
+  candidates.sort((a, b) => a.rank - b.rank)
+  const best = candidates[0]
+  return best == null
+    ? undefined
+    : { hubHost: best.hubHost, hubPort: best.hubPort, secure: best.secure }
 }
