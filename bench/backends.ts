@@ -89,14 +89,15 @@ const results = new Map<string, Sample[]>()
 const names = Object.keys(backends)
 try {
   for (const stream of [false, true])
-    for (let i = 0; i < warmup; i++) for (const name of names) await once(backends[name]!, stream)
+    for (let i = 0; i < warmup; i++)
+      for (const name of names) await once(backends[name] as ModelBackend, stream)
   for (let i = 0; i < rounds; i++) {
     for (const stream of [false, true]) {
       const order = i % 2 === 0 ? names : [...names].reverse()
       for (const name of order) {
         const key = `${name} ${stream ? 'streamed' : 'whole'}`
         const samples = results.get(key) ?? []
-        samples.push(await once(backends[name]!, stream))
+        samples.push(await once(backends[name] as ModelBackend, stream))
         results.set(key, samples)
       }
     }

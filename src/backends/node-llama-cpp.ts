@@ -395,7 +395,10 @@ async function run(
   let pending = ''
   const onText = (text: string): void => {
     if (stopper.signal.aborted) return
-    if (stop.length === 0) return emit(text)
+    if (stop.length === 0) {
+      emit(text)
+      return
+    }
     const full = pending + text
     const hit = findStop(full, stop)
     if (hit != null) {
