@@ -1,7 +1,7 @@
 /** `p2p-llm ask`: send one prompt to a shared model and stream the answer to stdout. */
 import type { Command } from 'commander'
 import { connectToModel } from '../guest/index.ts'
-import { nonNegativeNumber, positiveInteger } from './options.ts'
+import { collect, iceServersFrom, nonNegativeNumber, positiveInteger } from './options.ts'
 
 interface AskOptions {
   apiKey?: string
@@ -9,6 +9,10 @@ interface AskOptions {
   temperature?: number
   topP?: number
   stream: boolean
+  iceServer?: string[]
+  stun: boolean
+  webrtc: boolean
+  verbose?: boolean
 }
 
 export function registerAsk(program: Command): void {
@@ -29,12 +33,26 @@ export function registerAsk(program: Command): void {
     .option('--temperature <t>', 'sampling temperature', nonNegativeNumber)
     .option('--top-p <p>', 'nucleus sampling', nonNegativeNumber)
     .option('--no-stream', 'wait for the whole answer')
+    .option('--ice-server <url>', 'STUN/TURN server for WebRTC (repeatable)', collect)
+    .option('--no-stun', 'use no STUN servers (LAN, offline)')
+    .option('--no-webrtc', 'stay on the relayed connection through a hub')
+    .option('-v, --verbose', 'say how the host was reached (on stderr)')
     .action(async (address: string, prompt: string, options: AskOptions) => {
       // Ctrl-C cancels the generation on the host too.
       const controller = new AbortController()
       process.once('SIGINT', () => controller.abort())
       const { signal } = controller
-      const model = await connectToModel(address, { apiKey: options.apiKey, signal })
+      const model = await connectToModel(address, {
+        apiKey: options.apiKey,
+        signal,
+        iceServers: iceServersFrom(options),
+        webrtc: options.webrtc,
+      })
+      if (options.verbose === true) {
+        console.error(
+          `connected to ${model.peerId} (${model.connection.kind}: ${model.connection.remoteAddr})`,
+        )
+      }
       const request = {
         prompt,
         max_tokens: options.maxTokens,

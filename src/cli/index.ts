@@ -5,6 +5,7 @@
 import { Command } from 'commander'
 import { registerAsk } from './ask.ts'
 import { registerHost } from './host.ts'
+import { registerRelay } from './relay.ts'
 import { version } from './version.ts'
 
 const program = new Command()
@@ -15,6 +16,7 @@ const program = new Command()
 
 registerHost(program)
 registerAsk(program)
+registerRelay(program)
 
 try {
   await program.parseAsync()
