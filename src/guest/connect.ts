@@ -15,12 +15,9 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { ConnectionError, TimeoutError } from '../codec/errors.ts'
 import { hubMultiaddr, type ModelAddress, parseModelAddress } from '../codec/share-url.ts'
+import type { TransportFactories } from '../codec/transports.ts'
 import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_WEBRTC_TIMEOUT } from './constants.ts'
-import {
-  defaultGuestNodeOptions,
-  defaultTransports,
-  type TransportFactories,
-} from './default-transports.ts'
+import type { GuestPlatform } from './platform.ts'
 import { DefaultRemoteModel, type RemoteModel } from './remote-model.ts'
 
 const log = logger('p2p-llm:guest')
@@ -79,26 +76,17 @@ export interface ConnectOptions {
 }
 
 /**
- * Connects to a shared model.
- *
- * @param address - A share URL (`p2p://<peerId>@<host>:<port>`) or a multiaddr ending in `/p2p/<peerId>`.
- *
- * @example
- * ```ts
- * import { connectToModel } from 'p2p-llm'
- *
- * const model = await connectToModel('p2p://12D3Koo…@127.0.0.1:40123')
- * const { content } = await model.complete({ prompt: 'Hi', max_tokens: 16 })
- * console.log(model.connection.kind) // 'direct', 'webrtc' or 'relayed'
- * await model.close()
- * ```
+ * Connects to a shared model with the given platform's defaults (see ./index.ts and
+ * ./browser.ts for the public `connectToModel`).
  */
-export async function connectToModel(
+export async function connectToModelOn(
+  platform: GuestPlatform,
+
   address: string | Multiaddr,
   options: ConnectOptions = {},
 ): Promise<RemoteModel> {
   const target = parseModelAddress(address)
-  const libp2p = options.libp2p ?? (await createGuestNode(options))
+  const libp2p = options.libp2p ?? (await createGuestNode(platform, options))
   const timeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT
   const signal = AbortSignal.any([
     AbortSignal.timeout(timeout),
@@ -174,14 +162,14 @@ function checkPeer(connection: Connection, peerId: string): Connection {
   return connection
 }
 
-async function createGuestNode(options: ConnectOptions): Promise<Libp2p> {
-  const defaults = defaultTransports({ iceServers: options.iceServers })
+async function createGuestNode(platform: GuestPlatform, options: ConnectOptions): Promise<Libp2p> {
+  const defaults = platform.transports({ iceServers: options.iceServers })
   const transports =
     typeof options.transports === 'function'
       ? options.transports(defaults)
       : (options.transports ?? defaults)
   const init: Libp2pOptions = {
-    ...defaultGuestNodeOptions(),
+    ...platform.nodeOptions(),
     privateKey: options.privateKey,
     transports,
     connectionEncrypters: [noise()],

@@ -1,7 +1,7 @@
 /**
  * @packageDocumentation
  *
- * The guest side: reach a shared model and ask it for completions.
+ * The guest side in Node: reach a shared model and ask it for completions.
  *
  * @example
  * ```ts
@@ -9,12 +9,17 @@
  *
  * const model = await connectToModel(shareUrl, { apiKey })
  * for await (const chunk of model.stream({ prompt: 'Hi', max_tokens: 16 })) {
- *   process.stdout.write(chunk.content)
+ *   console.log(chunk.content)
  * }
  * await model.close()
  * ```
  */
-export { type ConnectOptions, connectToModel } from './connect.ts'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { type ConnectOptions, connectToModelOn } from './connect.ts'
+import { nodePlatform } from './platform-node.ts'
+import type { RemoteModel } from './remote-model.ts'
+
+export type { ConnectOptions } from './connect.ts'
 export type {
   CallOptions,
   ChatParams,
@@ -23,3 +28,25 @@ export type {
   CompletionResult,
   RemoteModel,
 } from './remote-model.ts'
+
+/**
+ * Connects to a shared model.
+ *
+ * @param address - A share URL (`p2p://<peerId>@<host>:<port>`) or a multiaddr ending in `/p2p/<peerId>`.
+ *
+ * @example
+ * ```ts
+ * import { connectToModel } from 'p2p-llm'
+ *
+ * const model = await connectToModel('p2p://12D3Koo…@127.0.0.1:40123')
+ * const { content } = await model.complete({ prompt: 'Hi', max_tokens: 16 })
+ * console.log(model.connection.kind) // 'direct', 'webrtc' or 'relayed'
+ * await model.close()
+ * ```
+ */
+export function connectToModel(
+  address: string | Multiaddr,
+  options?: ConnectOptions,
+): Promise<RemoteModel> {
+  return connectToModelOn(nodePlatform, address, options)
+}

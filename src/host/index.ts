@@ -16,12 +16,7 @@
  */
 export * from './events.ts'
 export type { GuestConnection } from './guest-registry.ts'
-export {
-  createModelHost,
-  type ModelHost,
-  type ModelHostInit,
-  type TransportFactories,
-} from './model-host.ts'
+export { createModelHost, type ModelHost, type ModelHostInit } from './model-host.ts'
 export {
   type BlockOptions,
   type HostStats,

@@ -12,11 +12,12 @@ import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2pOptions } from 'libp2p'
+import { createLibp2p } from 'libp2p'
 import { TypedEventEmitter } from 'main-event'
 import { ConnectionError } from '../codec/errors.ts'
 import { type HubAddress, parseHubAddress } from '../codec/hub-address.ts'
 import { formatShareUrl } from '../codec/share-url.ts'
+import type { TransportFactories } from '../codec/transports.ts'
 import { loadOrCreateIdentity } from '../identity/index.ts'
 import { type RelayLimits, relayService } from '../relay/relay-service.ts'
 import { DEFAULT_LISTEN, DEFAULT_SIGNALLING_TIMEOUT } from './constants.ts'
@@ -29,9 +30,6 @@ import {
   type ModelHostServiceInit,
   modelHost,
 } from './model-host-service.ts'
-
-/** libp2p transport factories, as `createLibp2p({ transports })` takes them. */
-export type TransportFactories = NonNullable<Libp2pOptions['transports']>
 
 export interface ModelHostInit extends ModelHostServiceInit, RelayLimits {
   /**
