@@ -17,6 +17,7 @@ import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
+import { freePort } from '../scripts/run-llama-server.ts'
 import {
   connectToModel,
   createModelHost,
@@ -28,7 +29,6 @@ import {
   type Relay,
   type RemoteModel,
 } from '../src/index.ts'
-import { freePort } from '../scripts/run-llama-server.ts'
 
 /** Echoes the prompt back (so large frames can be checked byte for byte), in 3 pieces. */
 const echo: ModelBackend = {
@@ -53,13 +53,18 @@ async function startRelay(): Promise<Relay> {
   return relay
 }
 
-async function startHost(init: Partial<Parameters<typeof createModelHost>[0]> = {}): Promise<ModelHost> {
+async function startHost(
+  init: Partial<Parameters<typeof createModelHost>[0]> = {},
+): Promise<ModelHost> {
   const host = await createModelHost({ backend: echo, iceServers, ...init })
   cleanup.push(() => host.stop())
   return host
 }
 
-async function connect(address: string, options: Parameters<typeof connectToModel>[1] = {}): Promise<RemoteModel> {
+async function connect(
+  address: string,
+  options: Parameters<typeof connectToModel>[1] = {},
+): Promise<RemoteModel> {
   const model = await connectToModel(address, { iceServers, ...options })
   cleanup.push(() => model.close())
   return model
@@ -105,7 +110,8 @@ describe('a separate relay as signalling hub', () => {
 
     await relay.stop()
     const pieces: string[] = []
-    for await (const chunk of model.stream({ prompt: 'after the relay is gone' })) pieces.push(chunk.content)
+    for await (const chunk of model.stream({ prompt: 'after the relay is gone' }))
+      pieces.push(chunk.content)
     expect(pieces.join('')).toBe('after the relay is gone')
     expect(model.connection.kind).toBe('webrtc')
   })
@@ -116,7 +122,9 @@ describe('a separate relay as signalling hub', () => {
     const model = await connect(host.shareUrl)
     expect(model.connection.kind).toBe('webrtc')
     // 200 KB of varied text: a request frame and reply frames of ~67 KB each.
-    const prompt = Array.from({ length: 20_000 }, (_, i) => `${i % 97}é`).join(' ').slice(0, 200_000)
+    const prompt = Array.from({ length: 20_000 }, (_, i) => `${i % 97}é`)
+      .join(' ')
+      .slice(0, 200_000)
     expect((await model.complete({ prompt })).content).toBe(prompt)
     const pieces: string[] = []
     for await (const chunk of model.stream({ prompt })) pieces.push(chunk.content)
@@ -129,13 +137,17 @@ describe('a separate relay as signalling hub', () => {
     const model = await connect(host.shareUrl, { webrtc: false })
     expect(model.connection.kind).toBe('relayed')
     expect(model.connection.remoteAddr).toContain(`/p2p/${relay.peerId}/p2p-circuit`)
-    expect((await model.complete({ prompt: 'short and relayed' })).content).toBe('short and relayed')
+    expect((await model.complete({ prompt: 'short and relayed' })).content).toBe(
+      'short and relayed',
+    )
     expect(host.connections()).toMatchObject([{ kind: 'relayed' }])
   })
 
   it('fails with a clear error when the hub is unreachable', async () => {
     const port = await freePort()
-    await expect(startHost({ signalling: `127.0.0.1:${port}`, signallingTimeout: 3000 })).rejects.toMatchObject({
+    await expect(
+      startHost({ signalling: `127.0.0.1:${port}`, signallingTimeout: 3000 }),
+    ).rejects.toMatchObject({
       code: 'CONNECTION_FAILED',
       message: expect.stringContaining(`127.0.0.1:${port}`),
     })
@@ -172,7 +184,9 @@ describe('identity file', () => {
     cleanup.push(() => rm(dir, { recursive: true, force: true }))
     const identity = join(dir, 'bad.key')
     await import('node:fs/promises').then((fs) => fs.writeFile(identity, 'not a key'))
-    await expect(createModelHost({ backend: echo, identity })).rejects.toMatchObject({ name: 'InvalidIdentityError' })
+    await expect(createModelHost({ backend: echo, identity })).rejects.toMatchObject({
+      name: 'InvalidIdentityError',
+    })
   })
 })
 
@@ -193,7 +207,9 @@ describe('pluggable transports', () => {
       transports: (defaults) => [...defaults, memory()],
     })
     expect((await model.complete({ prompt: 'extended' })).content).toBe('extended')
-    expect((await (await connect(host.shareUrl)).complete({ prompt: 'ws too' })).content).toBe('ws too')
+    expect((await (await connect(host.shareUrl)).complete({ prompt: 'ws too' })).content).toBe(
+      'ws too',
+    )
   })
 
   it("adds sharing to an app's own libp2p node with the modelHost() service", async () => {
@@ -202,11 +218,16 @@ describe('pluggable transports', () => {
       transports: [memory()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      services: { identify: identify(), modelHost: modelHost({ backend: echo, maxConnections: 3 }) },
+      services: {
+        identify: identify(),
+        modelHost: modelHost({ backend: echo, maxConnections: 3 }),
+      },
     })
     cleanup.push(async () => appNode.stop())
     const requests: string[] = []
-    appNode.services.modelHost.addEventListener('request:end', ({ detail }) => requests.push(detail.peerId))
+    appNode.services.modelHost.addEventListener('request:end', ({ detail }) =>
+      requests.push(detail.peerId),
+    )
 
     // The guest too brings its own node.
     const guestNode = await createLibp2p({
@@ -215,10 +236,14 @@ describe('pluggable transports', () => {
       streamMuxers: [yamux()],
     })
     cleanup.push(async () => guestNode.stop())
-    const model = await connect(`/memory/p2p-llm-test-app/p2p/${appNode.peerId}`, { libp2p: guestNode })
+    const model = await connect(`/memory/p2p-llm-test-app/p2p/${appNode.peerId}`, {
+      libp2p: guestNode,
+    })
     expect((await model.complete({ prompt: 'app node' })).content).toBe('app node')
     expect(requests).toEqual([guestNode.peerId.toString()])
-    expect(appNode.services.modelHost.connections()).toMatchObject([{ peerId: guestNode.peerId.toString() }])
+    expect(appNode.services.modelHost.connections()).toMatchObject([
+      { peerId: guestNode.peerId.toString() },
+    ])
     await model.close()
     expect(guestNode.status).toBe('started') // close() leaves a node it did not create running
   })
@@ -229,7 +254,11 @@ describe('a plain js-libp2p client, as a browser app would write it', () => {
     const relay = await startRelay()
     const host = await startHost({ signalling: relay.address })
     const client = await createLibp2p({
-      transports: [webSockets(), webRTC({ rtcConfiguration: { iceServers } }), circuitRelayTransport()],
+      transports: [
+        webSockets(),
+        webRTC({ rtcConfiguration: { iceServers } }),
+        circuitRelayTransport(),
+      ],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       services: { identify: identify() },
@@ -240,13 +269,19 @@ describe('a plain js-libp2p client, as a browser app would write it', () => {
     expect(connection.remoteAddr.toString()).toContain('/webrtc')
     const stream = await connection.newStream('/llama/1.0.0')
     const lp = lpStream(stream)
-    await lp.write(new TextEncoder().encode(JSON.stringify({ prompt: 'plain client', stream: true })))
+    await lp.write(
+      new TextEncoder().encode(JSON.stringify({ prompt: 'plain client', stream: true })),
+    )
     const frames: unknown[] = []
     for (;;) {
-      const frame = JSON.parse(new TextDecoder().decode((await lp.read()).subarray())) as { data: { stop: boolean } }
+      const frame = JSON.parse(new TextDecoder().decode((await lp.read()).subarray())) as {
+        data: { stop: boolean }
+      }
       frames.push(frame)
       if (frame.data.stop) break
     }
-    expect(frames.map((frame) => (frame as { data: { content: string } }).data.content).join('')).toBe('plain client')
+    expect(
+      frames.map((frame) => (frame as { data: { content: string } }).data.content).join(''),
+    ).toBe('plain client')
   })
 })
