@@ -5,8 +5,10 @@
 import { Command } from 'commander'
 import { registerAsk } from './ask.ts'
 import { registerHost } from './host.ts'
+import { registerProxy } from './proxy.ts'
 import { registerRelay } from './relay.ts'
 import { version } from './version.ts'
+import { registerWeb } from './web.ts'
 
 const program = new Command()
   .name('p2p-llm')
@@ -17,6 +19,8 @@ const program = new Command()
 registerHost(program)
 registerAsk(program)
 registerRelay(program)
+registerProxy(program)
+registerWeb(program)
 
 try {
   await program.parseAsync()

@@ -224,7 +224,12 @@ export async function createModelHost(init: ModelHostInit): Promise<ModelHost> {
         : (transports ?? defaultTransports),
     connectionEncrypters: [noise()],
     // yamux first: it has flow control; mplex only for clients that offer nothing else.
-    streamMuxers: [yamux(), mplex()],
+    // @libp2p/mplex 12 charges every inbound stream against a 5-per-second limit (documented
+    // as applying only at maxInboundStreams), then drops the sixth stream silently and leaves
+    // the connection half dead: a guest sending short requests in a row saw one in five fail
+    // ("Unexpected EOF … 0/1 bytes" ten seconds later). The per-protocol maxInboundStreams and
+    // the host's per-guest request limits are the flood guard instead.
+    streamMuxers: [yamux(), mplex({ disconnectThreshold: Number.POSITIVE_INFINITY })],
     connectionManager: {
       // Guests arrive from few addresses (a NAT, a test on loopback): libp2p's default of 5
       // new connections per second per IP would refuse them.
