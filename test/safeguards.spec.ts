@@ -299,7 +299,7 @@ describe('monitoring', () => {
       stream: false,
     })
     const [plain, streamed] = seen['request:end'] as Array<Record<string, number>>
-    expect(plain).toMatchObject({ id: 1, stream: false, tokens: 8, chunks: 1 })
+    expect(plain).toMatchObject({ id: 1, stream: false, tokens: 8, chunks: 7 })
     expect(streamed).toMatchObject({ id: 2, stream: true, tokens: 8, chunks: 7 })
     expect(streamed?.timeToFirstToken).toBeGreaterThan(0)
     expect(streamed?.timeToFirstToken).toBeLessThanOrEqual(streamed?.duration as number)

@@ -83,12 +83,15 @@ export function llamaCpp(init: LlamaCppInit = {}): ModelBackend {
     request: GenerateRequest,
     { signal }: GenerateOptions,
   ): AsyncGenerator<GenerateChunk> {
+    // Always streamed from llama-server, even when the guest wants one whole reply (the host
+    // joins the pieces): llama-server notices a cancelled request only when it fails to write
+    // the next piece, so a non-streamed generation would run on after the guest gave up.
     // Chat goes through llama-server's OpenAI route, which applies the model's chat template.
     if (request.prompt == null) {
-      yield* generateWithOpenAI(chat, request, { signal })
+      yield* generateWithOpenAI(chat, { ...request, stream: true }, { signal })
       return
     }
-    const stream = request.stream === true
+    const stream = true
     const body = {
       ...request.parameters,
       prompt: request.prompt,
@@ -97,14 +100,7 @@ export function llamaCpp(init: LlamaCppInit = {}): ModelBackend {
       ...(request.top_p !== undefined ? { top_p: request.top_p } : {}),
       stream,
     }
-    const response = await http.post('/completion', body, {
-      signal,
-      accept: stream ? 'text/event-stream' : 'application/json',
-    })
-    if (!stream) {
-      yield finalChunk(await readJson<LlamaCompletion>(response, signal))
-      return
-    }
+    const response = await http.post('/completion', body, { signal, accept: 'text/event-stream' })
     let stopped = false
     try {
       for await (const event of readServerSentEvents(response.body)) {

@@ -129,7 +129,10 @@ export function openAICompatible(init: OpenAICompatibleInit): ModelBackend {
     specificationVersion: 'p2p-llm.backend.v1',
     provider: 'openai-compatible',
 
-    generate: (request, options) => generateWithOpenAI(generateInit, request, options),
+    // Always streamed from the server (the host joins the pieces for a whole reply): servers
+    // such as llama-server only notice a cancelled request when writing its next piece fails.
+    generate: (request, options) =>
+      generateWithOpenAI(generateInit, { ...request, stream: true }, options),
 
     async info(options: BackendCallOptions = {}): Promise<ModelInfo> {
       let listed: Pick<ModelInfo, 'model' | 'contextSize'>

@@ -5,6 +5,7 @@
 import { Command } from 'commander'
 import { registerAsk } from './ask.ts'
 import { registerHost } from './host.ts'
+import { registerPanel } from './panel.ts'
 import { registerProxy } from './proxy.ts'
 import { registerRelay } from './relay.ts'
 import { version } from './version.ts'
@@ -21,6 +22,7 @@ registerAsk(program)
 registerRelay(program)
 registerProxy(program)
 registerWeb(program)
+registerPanel(program)
 
 try {
   await program.parseAsync()

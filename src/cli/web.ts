@@ -132,14 +132,16 @@ interface BuildScript {
 }
 
 /**
- * The built page: dist/web, or — in a checkout with esbuild installed but no build — a fresh
- * build in a temporary directory (removed by `cleanup`).
+ * The built page. From the built CLI: dist/web. From the sources (`npm run cli -- web`), or
+ * when dist/web is missing in a checkout with esbuild installed: a fresh build of src/web in a
+ * temporary directory (removed by `cleanup`), so the page always matches the code that runs.
  */
 export async function locateWebPage(): Promise<{ dir: string; cleanup(): Promise<void> }> {
   const root = packageRoot()
   const dist = join(root, 'dist/web')
-  if (existsSync(join(dist, 'index.html')) && existsSync(join(dist, 'app.js')))
-    return { dir: dist, cleanup: async () => {} }
+  const fromSources = import.meta.url.endsWith('.ts')
+  const built = existsSync(join(dist, 'index.html')) && existsSync(join(dist, 'app.js'))
+  if (built && !fromSources) return { dir: dist, cleanup: async () => {} }
   const script = join(root, 'scripts/build-web.ts')
   if (existsSync(script) && existsSync(join(root, 'src/web/app.ts'))) {
     // A computed specifier, so bundlers leave this development-only import alone.
@@ -157,6 +159,7 @@ export async function locateWebPage(): Promise<{ dir: string; cleanup(): Promise
       return { dir: outDir, cleanup: () => rm(outDir, { recursive: true, force: true }) }
     }
   }
+  if (built) return { dir: dist, cleanup: async () => {} }
   throw new Error(`The web page is not built (${dist} is missing): run npm run build first`)
 }
 

@@ -40,6 +40,13 @@ export interface ConnectOptions {
    */
   maxFrameSize?: number
   /**
+   * After each request, open the next request's stream ahead of time (kept ready for 2 s), so
+   * requests that follow each other skip the stream set-up.
+   *
+   * @default true
+   */
+  preopenStreams?: boolean
+  /**
    * Upgrade a connection through a hub to WebRTC. `false` keeps the relayed connection (within
    * the hub's limits).
    *
@@ -104,6 +111,7 @@ export async function connectToModelOn(
       reconnect: (signal) => connect(signal ?? AbortSignal.timeout(timeout), true),
       apiKey: options.apiKey,
       maxFrameSize: options.maxFrameSize,
+      preopenStreams: options.preopenStreams,
     })
   } catch (err) {
     if (options.libp2p == null) await Promise.resolve(libp2p.stop()).catch(() => {})

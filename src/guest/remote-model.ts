@@ -73,7 +73,17 @@ export interface RemoteModelInit {
   reconnect(signal?: AbortSignal): Promise<Connection>
   apiKey?: string
   maxFrameSize?: number
+  /** Open the next request's stream while idle (see {@link SPARE_STREAM_MAX_AGE}). */
+  preopenStreams?: boolean
 }
+
+/**
+ * How long a stream opened ahead of the next request stays ready, in ms. Opening a stream
+ * (muxer, protocol negotiation, peer-store bookkeeping) is most of what p2p adds to a request;
+ * doing it after one request ends takes it off the next one's path when requests follow each
+ * other. Kept far below hosts' `requestReadTimeout` (10 s), after which they would answer it.
+ */
+export const SPARE_STREAM_MAX_AGE = 2_000
 
 export class DefaultRemoteModel implements RemoteModel {
   readonly peerId: string
@@ -81,6 +91,8 @@ export class DefaultRemoteModel implements RemoteModel {
   private readonly init: RemoteModelInit
   private current: Connection
   private closed = false
+  /** A stream opened ahead of the next request, and its expiry timer. */
+  private spare?: { stream: Promise<Stream | undefined>; timer: ReturnType<typeof setTimeout> }
 
   constructor(init: RemoteModelInit) {
     this.init = init
@@ -125,6 +137,7 @@ export class DefaultRemoteModel implements RemoteModel {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.dropSpare()
     if (this.init.ownsNode) await this.init.libp2p.stop()
     else await this.current.close().catch(() => {})
   }
@@ -141,7 +154,7 @@ export class DefaultRemoteModel implements RemoteModel {
     const onAbort = (): void => stream?.abort(new AbortError('Cancelled by the guest'))
     signal?.addEventListener('abort', onAbort)
     try {
-      stream = await this.openStream(signal)
+      stream = await this.takeStream(signal)
       const frames = frameStream(stream, { maxFrameSize: this.init.maxFrameSize })
       const apiKey = this.init.apiKey
       await frames.write(apiKey != null ? { ...payload, apiKey } : payload, { signal })
@@ -167,7 +180,40 @@ export class DefaultRemoteModel implements RemoteModel {
       // Not finished means the caller left early or something broke: reset the stream so the
       // host stops generating at once.
       if (!finished) stream?.abort(new AbortError('Cancelled by the guest'))
+      else this.prepareSpare()
     }
+  }
+
+  /** The spare stream if it is still fresh and untouched, else a new one. */
+  private async takeStream(signal?: AbortSignal): Promise<Stream> {
+    const spare = this.spare
+    if (spare != null) {
+      clearTimeout(spare.timer)
+      this.spare = undefined
+      const stream = await spare.stream
+      if (stream != null && isUnused(stream)) return stream
+      stream?.abort(new AbortError('Spare stream no longer usable'))
+    }
+    return this.openStream(signal)
+  }
+
+  /** Opens the next request's stream now, while nothing waits on it. */
+  private prepareSpare(): void {
+    if (this.closed || this.init.preopenStreams === false || this.spare != null) return
+    if (this.current.status !== 'open') return
+    const stream = this.openStream().catch(() => undefined)
+    const timer = setTimeout(() => this.dropSpare(), SPARE_STREAM_MAX_AGE)
+    // Never keep a process alive just for a spare.
+    ;(timer as { unref?: () => void }).unref?.()
+    this.spare = { stream, timer }
+  }
+
+  private dropSpare(): void {
+    const spare = this.spare
+    if (spare == null) return
+    this.spare = undefined
+    clearTimeout(spare.timer)
+    void spare.stream.then((stream) => stream?.abort(new AbortError('Spare stream expired')))
   }
 
   /**
@@ -192,6 +238,16 @@ export class DefaultRemoteModel implements RemoteModel {
       }
     }
   }
+}
+
+/** A stream nobody has written to and the host has not answered or closed. */
+function isUnused(stream: Stream): boolean {
+  return (
+    stream.status === 'open' &&
+    stream.writeStatus === 'writable' &&
+    stream.remoteWriteStatus === 'writable' &&
+    stream.readBufferLength === 0
+  )
 }
 
 /** Maps anything thrown during an exchange to this package's errors. */

@@ -289,6 +289,8 @@ async function reserveSlot(libp2p: Libp2p, hub: HubAddress, timeout: number): Pr
       )
     })
   })
+  // Awaited only if the dial succeeds; a failed dial must not leave it rejecting unheard.
+  reserved.catch(() => {})
   try {
     await libp2p.dial(hub.multiaddr, { signal })
   } catch (err) {

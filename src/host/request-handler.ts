@@ -66,9 +66,9 @@ export class RequestHandler {
 
   async handle(stream: Stream, connection: Connection): Promise<void> {
     const { log } = this.init
-    const arrived = performance.now()
     const peerId = connection.remotePeer.toString()
     const frames = frameStream(stream, { maxFrameSize: this.init.maxFrameSize })
+    let arrived: number | undefined
     let started: RequestStartEvent | undefined
     // Aborted when the guest resets its stream or the connection drops, the host stops, or the
     // request times out: whichever comes first ends the backend call.
@@ -77,11 +77,7 @@ export class RequestHandler {
     stream.addEventListener('close', onClose)
     const onShutdown = (): void => controller.abort(this.shutdown.signal.reason)
     this.shutdown.signal.addEventListener('abort', onShutdown)
-    const timeout = setTimeout(
-      () =>
-        controller.abort(new TimeoutError(`The request exceeded ${this.init.requestTimeout} ms`)),
-      this.init.requestTimeout,
-    )
+    let timeout: ReturnType<typeof setTimeout> | undefined
     let endRequest: (() => void) | undefined
 
     try {
@@ -89,7 +85,21 @@ export class RequestHandler {
       // answer that arrives while the guest is still negotiating the stream breaks libp2p's
       // multistream-select on its side (it cannot hand the early bytes back to the stream).
       const request = await this.readRequest(frames)
-      if (request == null) return // the guest opened a stream and closed it without asking
+      if (request == null) {
+        // The guest opened a stream and closed it without asking: close our side too, or the
+        // stream stays half open (counting against maxInboundStreams) until the connection ends.
+        await stream
+          .close({ signal: AbortSignal.timeout(this.init.requestReadTimeout) })
+          .catch((err: Error) => stream.abort(err))
+        return
+      }
+      // Timing starts with the request, not the stream: guests may open streams ahead of time.
+      arrived = performance.now()
+      timeout = setTimeout(
+        () =>
+          controller.abort(new TimeoutError(`The request exceeded ${this.init.requestTimeout} ms`)),
+        this.init.requestTimeout,
+      )
       if (this.init.isRefused(connection)) {
         throw new TooManyConnectionsError(
           'The host is serving as many guests as it allows; try again later',
@@ -110,11 +120,25 @@ export class RequestHandler {
           ? await this.serveInfo(frames, controller.signal)
           : await this.serveCompletion(request, peerId, frames, controller.signal, arrived)
       this.init.onEnd({ ...started, ...progress, duration: performance.now() - arrived })
+      // Done: closing from here on is the normal end, not a cancellation.
+      stream.removeEventListener('close', onClose)
       await stream.close({ signal: AbortSignal.timeout(this.init.requestReadTimeout) })
     } catch (thrown) {
       const error = toWireError(controller.signal.aborted ? controller.signal.reason : thrown)
-      this.init.onError({ ...started, peerId, error, duration: performance.now() - arrived })
-      if (stream.status !== 'open' || stream.writeStatus !== 'writable') {
+      const gone = stream.status !== 'open' || stream.writeStatus !== 'writable'
+      // A stream that went away before carrying a request (a guest's unused spare stream, a
+      // vanished guest) was no request: nothing to report.
+      if (arrived == null && gone && error.code === ErrorCode.ABORTED) {
+        stream.abort(error)
+        return
+      }
+      this.init.onError({
+        ...started,
+        peerId,
+        error,
+        duration: performance.now() - (arrived ?? performance.now()),
+      })
+      if (gone) {
         log(
           'request %s from %p ended: %s',
           started?.id ?? '-',

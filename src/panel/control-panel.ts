@@ -28,7 +28,7 @@ import {
   type PanelSettingsUpdate,
   saveSettings,
 } from './settings.ts'
-import { SharingController, type SharingState } from './sharing.ts'
+import { type PanelHostOptions, type PanelSharingState, SharingController } from './sharing.ts'
 
 const log = logger('p2p-llm:panel')
 
@@ -75,6 +75,12 @@ export interface ControlPanelInit {
    * @default `host.key` next to the settings file
    */
   identity?: string | false
+  /**
+   * Further `createModelHost()` options for the host the panel starts (`maxRequestsPerPeer`,
+   * `maxConcurrentRequests`, `allowPeers`, `announce`, `webrtcDirect`, …). The settings win for
+   * the fields they decide (signalling, API key, max connections, prompts, blocked peers).
+   */
+  hostOptions?: PanelHostOptions
   /** Values applied over the saved settings when the panel opens (and saved), e.g. from CLI flags. */
   settings?: PanelSettingsUpdate
   /** Start sharing as soon as the panel is up. @default false */
@@ -146,8 +152,11 @@ export async function createControlPanel(init: ControlPanelInit = {}): Promise<C
   const sharing = new SharingController({
     listen: init.listen != null ? () => init.listen ?? [] : undefined,
     iceServers: init.iceServers,
+    hostOptions: init.hostOptions,
     identity:
-      init.identity === false ? undefined : (init.identity ?? join(dirname(configPath), 'host.key')),
+      init.identity === false
+        ? undefined
+        : (init.identity ?? join(dirname(configPath), 'host.key')),
     onChange: () => schedulePush(),
     saveSettings: (update) => updateSettings(update),
     settings: () => settings,
@@ -242,7 +251,8 @@ export async function createControlPanel(init: ControlPanelInit = {}): Promise<C
     void handle(req, res).catch((err: unknown) => {
       log.error('panel request failed: %e', err)
       if (!res.headersSent) {
-        const status = err instanceof HttpError ? err.status : err instanceof InvalidSettingsError ? 400 : 500
+        const status =
+          err instanceof HttpError ? err.status : err instanceof InvalidSettingsError ? 400 : 500
         json(res, status, { error: (err as Error).message })
       } else res.end()
     })
@@ -252,7 +262,7 @@ export async function createControlPanel(init: ControlPanelInit = {}): Promise<C
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://panel')
     // DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own Host header.
-    if (!hostAllowed(req.headers.host, bindHost, port)) {
+    if (!hostAllowed(req.headers.host, bindHost)) {
       text(res, 403, 'Forbidden: unexpected Host header')
       return
     }
@@ -357,7 +367,7 @@ export async function createControlPanel(init: ControlPanelInit = {}): Promise<C
 }
 
 /** What `/api/state` and every server-sent `state` event carry. */
-export interface PanelSnapshot extends SharingState {
+export interface PanelSnapshot extends PanelSharingState {
   configPath: string
   /** The settings file could not be read; defaults are in use. */
   configWarning?: string
@@ -403,19 +413,18 @@ function cookie(req: IncomingMessage, name: string): string | undefined {
 const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]', '::1'])
 
 /**
- * On loopback, only loopback names may appear in `Host`; bound elsewhere, any (the token
- * still guards every request).
+ * On loopback, only loopback names may appear in `Host` (any port: an SSH tunnel may map
+ * another); bound elsewhere, any name (the token still guards every request).
  */
-function hostAllowed(header: string | undefined, bindHost: string, port: number): boolean {
-  if (!LOOPBACK_NAMES.has(bindHost) && !bindHost.startsWith('127.')) return true
+function hostAllowed(header: string | undefined, bindHost: string): boolean {
+  if (!isLoopback(bindHost)) return true
   if (header == null) return false
-  const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(header)
-  if (match == null) return false
-  const [, name = '', headerPort] = match
-  return (
-    (LOOPBACK_NAMES.has(name.toLowerCase()) || name.startsWith('127.')) &&
-    (headerPort == null || Number(headerPort) === port)
-  )
+  const match = /^(\[[^\]]+\]|[^:]+)(?::\d+)?$/.exec(header)
+  return match != null && isLoopback((match[1] ?? '').toLowerCase())
+}
+
+function isLoopback(name: string): boolean {
+  return LOOPBACK_NAMES.has(name) || /^127\.\d+\.\d+\.\d+$/.test(name)
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

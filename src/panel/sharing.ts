@@ -5,12 +5,7 @@
  */
 import { logger } from '@libp2p/logger'
 import QRCode from 'qrcode'
-import {
-  llamaCpp,
-  type ModelBackend,
-  type ModelInfo,
-  openAICompatible,
-} from '../backends/index.ts'
+import { llamaCpp, type ModelBackend, type ModelInfo, openAICompatible } from '../backends/index.ts'
 import {
   createModelHost,
   type GuestConnection,
@@ -23,10 +18,10 @@ import type { PanelSettings } from './settings.ts'
 
 const log = logger('p2p-llm:panel')
 
-export type SharingStatus = 'stopped' | 'starting' | 'sharing' | 'stopping'
+export type PanelSharingStatus = 'stopped' | 'starting' | 'sharing' | 'stopping'
 
 /** One line of the request log. Prompts only appear when "show prompts" is on. */
-export interface RequestLogEntry {
+export interface PanelLogEntry {
   /** The host's request number; absent for failures before a request was read. */
   id?: number
   /** When the request arrived (ms since the epoch). */
@@ -43,7 +38,7 @@ export interface RequestLogEntry {
   prompt?: string
 }
 
-export interface BackendHealth {
+export interface PanelBackendHealth {
   /** `true`: ready; `false`: not answering; `undefined`: not checked yet. */
   ok?: boolean
   message: string
@@ -53,8 +48,8 @@ export interface BackendHealth {
 }
 
 /** Everything the page shows, pushed on every change. */
-export interface SharingState {
-  status: SharingStatus
+export interface PanelSharingState {
+  status: PanelSharingStatus
   /** Why the last start failed, or what went wrong while sharing. */
   error?: string
   /** While starting: what is happening (loading a GGUF file: percent). */
@@ -70,11 +65,11 @@ export interface SharingState {
   restartNeeded: boolean
   /** The `maxConnections` the running host enforces. */
   maxConnections?: number
-  health: BackendHealth
+  health: PanelBackendHealth
   peers: GuestConnection[]
   stats?: HostStats
   blockedPeers: string[]
-  log: RequestLogEntry[]
+  log: PanelLogEntry[]
 }
 
 export interface SharingInit {
@@ -83,6 +78,8 @@ export interface SharingInit {
   iceServers?: RTCIceServer[]
   /** Private-key file keeping the peer id (and share URL) across restarts. */
   identity?: string
+  /** Further `createModelHost()` options; the settings win for the fields they decide. */
+  hostOptions?: PanelHostOptions
   /** Called after every change of the state. */
   onChange: () => void
   /** Saves a settings change made here (Block adds to `blockedPeers`). */
@@ -90,6 +87,12 @@ export interface SharingInit {
   /** The saved settings now. */
   settings: () => PanelSettings
 }
+
+/** `createModelHost()` options a panel may add (limits, `announce`, `webrtcDirect`, …). */
+export type PanelHostOptions = Omit<
+  Partial<ModelHostInit>,
+  'backend' | 'listen' | 'iceServers' | 'identity' | 'privateKey'
+>
 
 interface Running {
   host: ModelHost
@@ -136,14 +139,14 @@ export function llamaTarget(endpoint: string): { url?: string; socketPath?: stri
 
 export class SharingController {
   private readonly init: SharingInit
-  private status: SharingStatus = 'stopped'
+  private status: PanelSharingStatus = 'stopped'
   private error?: string
   private progress?: string
   private running?: Running
   private backendLabel?: string
   private qrCode?: string
-  private health: BackendHealth = { message: 'Not checked yet' }
-  private readonly requestLog: RequestLogEntry[] = []
+  private health: PanelBackendHealth = { message: 'Not checked yet' }
+  private readonly requestLog: PanelLogEntry[] = []
   /** Start and stop run one at a time. */
   private queue: Promise<unknown> = Promise.resolve()
 
@@ -151,7 +154,7 @@ export class SharingController {
     this.init = init
   }
 
-  state(): SharingState {
+  state(): PanelSharingState {
     const running = this.running
     const settings = this.init.settings()
     let shareUrl: string | undefined
@@ -170,7 +173,8 @@ export class SharingController {
       qrCode: running != null ? this.qrCode : undefined,
       multiaddrs: running?.host.multiaddrs ?? [],
       restartNeeded:
-        running != null && restartFields.some((field) => running.settings[field] !== settings[field]),
+        running != null &&
+        restartFields.some((field) => running.settings[field] !== settings[field]),
       maxConnections: running?.settings.maxConnections,
       health: this.health,
       peers: running?.host.connections() ?? [],
@@ -195,6 +199,7 @@ export class SharingController {
         this.progress = 'Starting the host…'
         this.changed()
         const host = await createModelHost({
+          ...this.init.hostOptions,
           backend,
           listen: this.init.listen?.(settings) ?? [
             '/ip4/0.0.0.0/tcp/0',
@@ -275,7 +280,7 @@ export class SharingController {
    * Asks the backend whether it can serve: the running one, or (when stopped) one made from the
    * saved settings — a GGUF file is only checked to exist, not loaded.
    */
-  async checkHealth(): Promise<BackendHealth> {
+  async checkHealth(): Promise<PanelBackendHealth> {
     const running = this.running
     const settings = this.init.settings()
     let backend = running?.backend
@@ -290,7 +295,7 @@ export class SharingController {
       temporary = true
     }
     const signal = AbortSignal.timeout(HEALTH_TIMEOUT)
-    let health: BackendHealth
+    let health: PanelBackendHealth
     try {
       await backend.health?.({ signal })
       let info: ModelInfo | undefined
@@ -360,8 +365,8 @@ export class SharingController {
   }
 
   private watch(host: ModelHost): void {
-    const entries = new Map<number, RequestLogEntry>()
-    const add = (entry: RequestLogEntry): void => {
+    const entries = new Map<number, PanelLogEntry>()
+    const add = (entry: PanelLogEntry): void => {
       this.requestLog.push(entry)
       if (this.requestLog.length > REQUEST_LOG_SIZE) {
         const dropped = this.requestLog.shift()
@@ -380,7 +385,7 @@ export class SharingController {
       this.changed()
     })
     host.addEventListener('request:start', ({ detail }) => {
-      const entry: RequestLogEntry = {
+      const entry: PanelLogEntry = {
         id: detail.id,
         time: Date.now(),
         peerId: detail.peerId,
@@ -428,7 +433,7 @@ export class SharingController {
     })
   }
 
-  private setStatus(status: SharingStatus): void {
+  private setStatus(status: PanelSharingStatus): void {
     this.status = status
     this.changed()
   }
@@ -450,7 +455,7 @@ async function qrCode(text: string): Promise<string> {
   return `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`
 }
 
-async function ggufHealth(modelPath: string): Promise<BackendHealth> {
+async function ggufHealth(modelPath: string): Promise<PanelBackendHealth> {
   const { stat } = await import('node:fs/promises')
   if (modelPath === '') return { ok: false, message: 'No GGUF file chosen', checkedAt: Date.now() }
   try {

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { logger } from '@libp2p/logger'
 import { AbortError, P2PLLMError, ProtocolError, UnauthorizedError } from '../codec/errors.ts'
-import type { CallOptions, CompletionChunk, RemoteModel } from '../guest/index.ts'
+import type { CompletionChunk, CompletionResult, RemoteModel } from '../guest/index.ts'
 import { API_PREFIX } from './constants.ts'
 import {
   type ChatRequest,
@@ -92,11 +92,12 @@ export class ProxyServer {
     return this.closed
   }
 
-  private readonly routes: Record<string, Partial<Record<string, Handler>>> = {
-    '/models': { GET: (_req, res, signal) => this.listModels(res, signal) },
-    '/chat/completions': { POST: (req, res, signal) => this.chat(req, res, signal) },
-    '/completions': { POST: (req, res, signal) => this.complete(req, res, signal) },
-  }
+  /** Handlers by path (after `/v1`) and method. */
+  private readonly routes = new Map<string, ReadonlyMap<string, Handler>>([
+    ['/models', new Map([['GET', (_req, res, signal) => this.listModels(res, signal)]])],
+    ['/chat/completions', new Map([['POST', (req, res, signal) => this.chat(req, res, signal)]])],
+    ['/completions', new Map([['POST', (req, res, signal) => this.complete(req, res, signal)]])],
+  ])
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // The client went away before its reply was complete: stop the generation on the host.
@@ -127,11 +128,11 @@ export class ProxyServer {
     const method = req.method ?? 'GET'
     if (path.startsWith(`${API_PREFIX}/models/`) && path.length > `${API_PREFIX}/models/`.length) {
       if (method !== 'GET') throw methodNotAllowed(res, ['GET'])
-      const id = decodeURIComponent(path.slice(`${API_PREFIX}/models/`.length))
+      const id = decodeComponent(path.slice(`${API_PREFIX}/models/`.length))
       return (_req, res, signal) => this.getModel(id, res, signal)
     }
-    const handlers = path.startsWith(API_PREFIX)
-      ? this.routes[path.slice(API_PREFIX.length)]
+    const handlers = path.startsWith(`${API_PREFIX}/`)
+      ? this.routes.get(path.slice(API_PREFIX.length))
       : undefined
     if (handlers == null) {
       throw new P2PLLMError(
@@ -139,8 +140,8 @@ export class ProxyServer {
         ProxyErrorCode.NOT_FOUND,
       )
     }
-    const handler = handlers[method]
-    if (handler == null) throw methodNotAllowed(res, Object.keys(handlers))
+    const handler = handlers.get(method)
+    if (handler == null) throw methodNotAllowed(res, [...handlers.keys()])
     return handler
   }
 
@@ -182,17 +183,13 @@ export class ProxyServer {
   ): Promise<void> {
     const request: ChatRequest = convertChatRequest(await readJsonBody(req, this.init.maxBodySize))
     const meta = newReplyMeta('chat', await this.init.connection.modelName(signal))
-    const options: CallOptions = { signal }
-    if (!request.stream) {
-      const result = await this.init.connection.run(
-        (model) => model.chat(request.params, options),
-        signal,
-      )
-      sendJson(res, 200, chatCompletion(meta, result), { 'x-request-id': meta.id })
-      return
-    }
-    const started = await this.start((model) => model.chatStream(request.params, options), signal)
-    await this.stream(res, 'chat', meta, request.includeUsage, started)
+    const started = await this.start(
+      (model) => model.chatStream(request.params, { signal }),
+      signal,
+    )
+    if (request.stream) await this.stream(res, 'chat', meta, request.includeUsage, started)
+    else
+      sendJson(res, 200, chatCompletion(meta, await collect(started)), { 'x-request-id': meta.id })
   }
 
   private async complete(
@@ -204,17 +201,10 @@ export class ProxyServer {
       await readJsonBody(req, this.init.maxBodySize),
     )
     const meta = newReplyMeta('completion', await this.init.connection.modelName(signal))
-    const options: CallOptions = { signal }
-    if (!request.stream) {
-      const result = await this.init.connection.run(
-        (model) => model.complete(request.params, options),
-        signal,
-      )
-      sendJson(res, 200, textCompletion(meta, result), { 'x-request-id': meta.id })
-      return
-    }
-    const started = await this.start((model) => model.stream(request.params, options), signal)
-    await this.stream(res, 'completion', meta, request.includeUsage, started)
+    const started = await this.start((model) => model.stream(request.params, { signal }), signal)
+    if (request.stream) await this.stream(res, 'completion', meta, request.includeUsage, started)
+    else
+      sendJson(res, 200, textCompletion(meta, await collect(started)), { 'x-request-id': meta.id })
   }
 
   /**
@@ -248,7 +238,10 @@ export class ProxyServer {
     try {
       for (let next = first; !next.done; next = await rest.next()) {
         const chunk = next.value
-        if (chunk.content !== '' || typeof chunk.reasoning_content === 'string') {
+        const reasoning =
+          typeof chunk.reasoning_content === 'string' && chunk.reasoning_content !== ''
+        // Empty pieces are not worth an event; reasoning-only ones are, in a chat.
+        if (chunk.content !== '' || (route === 'chat' && reasoning)) {
           await send(
             route === 'chat'
               ? chatChunk(meta, chatDelta(chunk), null, includeUsage)
@@ -261,8 +254,9 @@ export class ProxyServer {
         }
       }
     } finally {
-      // Leaving early (the client went away, a write failed) cancels the generation on the host.
-      if (last == null) await rest.return?.()
+      // Ends the exchange: after the last piece it just cleans up; leaving early (the client
+      // went away, a write failed) cancels the generation on the host.
+      await rest.return?.()
     }
     if (last == null) throw new ProtocolError('The host ended the reply without its last piece')
     const finishReason = finishReasonOf(last)
@@ -294,12 +288,45 @@ export class ProxyServer {
   }
 }
 
+/**
+ * Joins a started generation into one whole reply: the last piece's fields (finish reason,
+ * token counts) with all the text. Whole replies are streamed from the host too, because
+ * a streamed generation is one llama-server stops when the client goes away; a whole one
+ * (`stream: false` to llama-server) runs to its end.
+ */
+async function collect({ first, rest }: StartedStream): Promise<CompletionResult> {
+  let content = ''
+  let reasoning = ''
+  try {
+    for (let next = first; !next.done; next = await rest.next()) {
+      const chunk = next.value
+      content += chunk.content
+      if (typeof chunk.reasoning_content === 'string') reasoning += chunk.reasoning_content
+      if (chunk.stop) {
+        return { ...chunk, content, ...(reasoning !== '' ? { reasoning_content: reasoning } : {}) }
+      }
+    }
+  } finally {
+    await rest.return?.()
+  }
+  throw new ProtocolError('The host ended the reply without its last piece')
+}
+
 function methodNotAllowed(res: ServerResponse, allowed: string[]): P2PLLMError {
   res.setHeader('allow', allowed.join(', '))
   return new P2PLLMError(
     `This route takes ${allowed.join(' or ')}`,
     ProxyErrorCode.METHOD_NOT_ALLOWED,
   )
+}
+
+/** A model id from the path (clients percent-encode ids such as `org/model`); as is if malformed. */
+function decodeComponent(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
 }
 
 function digest(key: string): Buffer {

@@ -66,7 +66,17 @@ let generation: AbortController | undefined
 let history: ChatMessage[] = []
 
 /** Codes after which the connection is of no further use: back to "not connected". */
-const FATAL_CODES = new Set(['CONNECTION_FAILED', 'TIMEOUT', 'UNAUTHORIZED', 'TOO_MANY_CONNECTIONS'])
+const FATAL_CODES = new Set([
+  'CONNECTION_FAILED',
+  'TIMEOUT',
+  'UNAUTHORIZED',
+  'TOO_MANY_CONNECTIONS',
+])
+
+/** A model file's name without its directory (llama-server reports the whole path). */
+function shortName(model: string): string {
+  return model.split(/[\\/]/).filter(Boolean).at(-1) ?? model
+}
 
 function codeOf(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code
@@ -105,10 +115,11 @@ function setState(next: State): void {
   ui.app.dataset.state = next
   ui.status.dataset.state = next
   const busy = next !== 'disconnected'
+  // Connected: the form gives its room to the conversation (Disconnect brings it back).
+  ui.connectForm.hidden = next === 'connected'
   ui.shareUrl.disabled = busy
   ui.apiKey.disabled = busy
   ui.noStun.disabled = busy
-  ui.connect.hidden = next === 'connected'
   ui.connect.disabled = next === 'connecting'
   ui.connect.textContent = next === 'connecting' ? 'Connecting…' : 'Connect'
   ui.disconnect.hidden = next === 'disconnected'
@@ -133,8 +144,8 @@ function showConnection(): void {
   if (model == null) return
   const kind = model.connection.kind
   ui.statusText.textContent = 'Connected to'
-  ui.modelName.textContent = modelName
-  ui.modelName.title = `Host ${model.peerId}`
+  ui.modelName.textContent = shortName(modelName)
+  ui.modelName.title = `${modelName}\nHost ${model.peerId}`
   ui.modelName.hidden = false
   ui.kind.textContent = KIND_LABELS[kind] ?? kind
   ui.kind.title = KIND_TITLES[kind] ?? ''
@@ -198,6 +209,7 @@ async function disconnect(reason?: string): Promise<void> {
   model = undefined
   setState('disconnected')
   showError(reason)
+  ui.connect.focus()
   await closing?.close().catch(() => {})
 }
 
@@ -210,7 +222,7 @@ function addTurn(role: 'user' | 'assistant', text: string, state: TurnState): HT
   item.dataset.testid = `${role}-message`
   const who = document.createElement('div')
   who.className = 'who'
-  who.textContent = role === 'user' ? 'You' : modelName || 'Model'
+  who.textContent = role === 'user' ? 'You' : shortName(modelName) || 'Model'
   const body = document.createElement('div')
   body.className = 'text'
   body.dataset.testid = 'message-text'
@@ -234,17 +246,20 @@ function setTurnState(item: HTMLLIElement, state: TurnState, note?: string): voi
   }
 }
 
+/** Whether the transcript follows new text: true unless the reader scrolled up. */
+let followEnd = true
 let scrollPending = false
-/** Keeps the newest text in view, unless the reader scrolled up (or `force`). */
+/**
+ * Keeps the newest text in view (once per frame: reading layout for every token would make
+ * long replies slow), unless the reader scrolled up; `force` scrolls anyway.
+ */
 function scrollToEnd(force = false): void {
-  const { chat } = ui
-  const nearEnd = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 80
-  if (!force && !nearEnd) return
-  if (scrollPending) return
+  if (force) followEnd = true
+  if (!followEnd || scrollPending) return
   scrollPending = true
   requestAnimationFrame(() => {
     scrollPending = false
-    chat.scrollTop = chat.scrollHeight
+    if (followEnd) ui.chat.scrollTop = ui.chat.scrollHeight
   })
 }
 
@@ -264,28 +279,41 @@ async function send(): Promise<void> {
   const output = document.createTextNode('')
   body.replaceChildren(output)
   let reply = ''
+  // Pieces arrive token by token, faster than a screen refreshes: the page shows them once per
+  // frame, which keeps it responsive (Stop!) however fast the model is.
+  let shown = 0
+  let frame = 0
+  const render = (): void => {
+    frame = 0
+    output.appendData(reply.slice(shown))
+    shown = reply.length
+  }
+  /** Shows the turn's final text (no frame still pending). */
+  const settle = (text: string): void => {
+    cancelAnimationFrame(frame)
+    output.data = text
+  }
   try {
     for await (const chunk of current.chatStream({ messages }, { signal: controller.signal })) {
-      // Token by token; the model's leading space is not shown.
-      const piece = reply === '' ? chunk.content.trimStart() : chunk.content
-      reply += piece
-      output.appendData(piece)
+      // The model's leading space is not shown.
+      reply += reply === '' ? chunk.content.trimStart() : chunk.content
+      if (frame === 0 && reply.length > shown) frame = requestAnimationFrame(render)
       scrollToEnd()
     }
     reply = reply.trimEnd()
-    output.data = reply
+    settle(reply)
     history = [...messages, { role: 'assistant', content: reply }]
     setTurnState(turn, 'done')
   } catch (err) {
     if (controller.signal.aborted) {
       // Stopped by the user (or by Disconnect): keep what came so far.
       reply = reply.trimEnd()
-      output.data = reply
+      settle(reply)
       if (reply !== '') history = [...messages, { role: 'assistant', content: reply }]
       setTurnState(turn, 'stopped', 'Stopped')
     } else {
       const description = describeError(err, ui.apiKey.value)
-      if (reply === '') output.data = description
+      settle(reply === '' ? description : reply)
       setTurnState(turn, 'error', reply === '' ? undefined : description)
       // The message did not make it into the conversation: offer it again.
       if (ui.prompt.value === '') ui.prompt.value = text
@@ -341,12 +369,19 @@ ui.composer.addEventListener('submit', (event) => {
   void send()
 })
 ui.stop.addEventListener('click', stop)
+ui.chat.addEventListener('scroll', () => {
+  const { scrollHeight, scrollTop, clientHeight } = ui.chat
+  followEnd = scrollHeight - scrollTop - clientHeight < 40
+})
 ui.newChat.addEventListener('click', newChat)
 ui.prompt.addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
     event.preventDefault()
     void send()
-  } else if (event.key === 'Escape' && generation != null) {
+  }
+})
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && generation != null) {
     event.preventDefault()
     stop()
   }

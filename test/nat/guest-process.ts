@@ -1,15 +1,17 @@
 /**
  * The guest side of the NAT drill, run inside the guest's namespace:
- * `node --import tsx test/nat/guest-process.ts '{"url":"p2p://…","iceServer":[…],"prompt":"…"}'`.
+ * `node --import tsx test/nat/guest-process.ts '{"iceServer":[…],"prompt":"…"}'`, then the share
+ * URL as one line on stdin (so the drill can start it early: loading takes seconds on a busy
+ * machine, and that should not count as connecting).
  *
  * Connects through the share URL, sends one prompt and prints one JSON line:
  * `{ kind, content, connectMs, requestMs, remoteAddr }`, or `{ error, code }` (exit code 1).
  */
+import { createInterface } from 'node:readline'
 import { iceServersFrom } from '../../src/cli/options.ts'
 import { connectToModel } from '../../src/index.ts'
 
 interface GuestProcessArgs {
-  url: string
   /** `--ice-server` values, parsed as the CLI does (`turn:user:pass@host:port`). */
   iceServer: string[]
   prompt: string
@@ -20,9 +22,14 @@ const print = (result: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 
+print({ event: 'loaded' })
+const lines = createInterface({ input: process.stdin })
+const url = await new Promise<string>((resolve) => lines.once('line', resolve))
+lines.close()
+
 try {
   const started = performance.now()
-  const model = await connectToModel(args.url, {
+  const model = await connectToModel(url.trim(), {
     iceServers: iceServersFrom({ iceServer: args.iceServer, stun: false }),
   })
   const connected = performance.now()

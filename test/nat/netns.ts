@@ -29,6 +29,8 @@ export const PUBLIC_SUBNET = '172.16.0.0/24'
 export const PUBLIC_IP = '172.16.0.1'
 export const HOST_NAT_WAN_IP = '172.16.0.2'
 export const GUEST_NAT_WAN_IP = '172.16.0.3'
+/** A made-up next hop in the public namespace: its default route, to nowhere. */
+const SINK_GATEWAY = '10.255.255.254'
 export const HOST_LAN = { subnet: '192.168.1.0/24', router: '192.168.1.1', peer: '192.168.1.2' }
 export const GUEST_LAN = { subnet: '192.168.2.0/24', router: '192.168.2.1', peer: '192.168.2.2' }
 
@@ -218,6 +220,37 @@ export class Topology {
     await sh('ip', ['-n', ns.pub, 'link', 'add', 'br0', 'type', 'bridge'])
     await sh('ip', ['-n', ns.pub, 'addr', 'add', `${PUBLIC_IP}/24`, 'dev', 'br0'])
     await sh('ip', ['-n', ns.pub, 'link', 'set', 'br0', 'up'])
+    // Packets to anywhere else (the LANs' private addresses in ICE host candidates) vanish down
+    // a veth whose other end goes nowhere, as the internet drops them. Without a default route
+    // sendto() would fail with ENETUNREACH instead, and coturn closes an allocation on that.
+    await sh('ip', ['-n', ns.pub, 'link', 'add', 'sink', 'type', 'veth', 'peer', 'name', 'void'])
+    await sh('ip', ['-n', ns.pub, 'link', 'set', 'sink', 'up'])
+    await sh('ip', ['-n', ns.pub, 'link', 'set', 'void', 'up'])
+    await sh('ip', [
+      '-n',
+      ns.pub,
+      'route',
+      'add',
+      'default',
+      'via',
+      SINK_GATEWAY,
+      'dev',
+      'sink',
+      'onlink',
+    ])
+    await sh('ip', [
+      '-n',
+      ns.pub,
+      'neigh',
+      'add',
+      SINK_GATEWAY,
+      'lladdr',
+      '02:00:00:00:00:fe',
+      'dev',
+      'sink',
+      'nud',
+      'permanent',
+    ])
     const sides = [
       { router: ns.hostNat, peer: ns.host, wan: HOST_NAT_WAN_IP, lan: HOST_LAN, port: 'hnat' },
       { router: ns.guestNat, peer: ns.guest, wan: GUEST_NAT_WAN_IP, lan: GUEST_LAN, port: 'gnat' },
@@ -337,7 +370,7 @@ export class Topology {
     const child = spawn('ip', ['netns', 'exec', ns, command, ...args], {
       cwd: options.cwd,
       env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     })
     liveProcesses.add(child)
     const proc = new NsProcess(`${command} in ${ns}`, child)
@@ -361,54 +394,72 @@ export class NsProcess {
   stdout = ''
   stderr = ''
   readonly exited: Promise<number | null>
+  /** Set once the process exited and its output is fully read. */
+  private closed = false
   private readonly waiters = new Set<() => void>()
 
   constructor(
     readonly label: string,
     readonly child: ChildProcess,
   ) {
+    const notify = (): void => {
+      for (const waiter of this.waiters) waiter()
+    }
     child.stdout?.setEncoding('utf8').on('data', (data: string) => {
       this.stdout += data
-      for (const waiter of this.waiters) waiter()
+      notify()
     })
     child.stderr?.setEncoding('utf8').on('data', (data: string) => {
       this.stderr += data
-      for (const waiter of this.waiters) waiter()
+      notify()
     })
     this.exited = new Promise((resolve) => {
       child.once('close', (code) => {
-        for (const waiter of this.waiters) waiter()
+        this.closed = true
+        notify()
         resolve(code)
       })
-      child.once('error', () => resolve(null))
+      child.once('error', (err) => {
+        this.stderr += `\n${err.message}`
+        this.closed = true
+        notify()
+        resolve(null)
+      })
     })
   }
 
   get running(): boolean {
-    return this.child.exitCode == null && this.child.signalCode == null
+    return !this.closed && this.child.exitCode == null && this.child.signalCode == null
   }
 
   /** Resolves with the first match of `pattern` in stdout + stderr, or rejects after `timeout` ms. */
   waitFor(pattern: RegExp, timeout: number): Promise<RegExpExecArray> {
     return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const match = pattern.exec(`${this.stdout}\n${this.stderr}`)
-        if (match != null) return done(() => resolve(match))
-        if (!this.running)
-          return done(() => reject(new Error(`${this.label} exited before ${pattern}\n${this.tail()}`)))
-      }
-      const timer = setTimeout(
-        () => done(() => reject(new Error(`${this.label}: no ${pattern} within ${timeout} ms\n${this.tail()}`))),
-        timeout,
-      )
-      const done = (settle: () => void): void => {
+      const finish = (error?: Error, match?: RegExpExecArray): void => {
         clearTimeout(timer)
         this.waiters.delete(check)
-        settle()
+        if (match != null) resolve(match)
+        else reject(error)
       }
+      const check = (): void => {
+        const match = pattern.exec(`${this.stdout}\n${this.stderr}`)
+        if (match != null) finish(undefined, match)
+        else if (this.closed)
+          finish(new Error(`${this.label} exited before printing ${pattern}\n${this.tail()}`))
+      }
+      const timer = setTimeout(
+        () =>
+          finish(new Error(`${this.label}: no ${pattern} within ${timeout} ms\n${this.tail()}`)),
+        timeout,
+      )
       this.waiters.add(check)
       check()
     })
+  }
+
+  /** Writes to the process's stdin. */
+  send(text: string): void {
+    this.child.stdin?.write(text)
   }
 
   tail(chars = 2_000): string {
@@ -417,7 +468,7 @@ export class NsProcess {
 
   /** SIGTERM, then SIGKILL after `grace` ms. */
   async stop(grace = 3_000): Promise<void> {
-    if (!this.running) return
+    if (this.closed) return
     this.child.kill('SIGTERM')
     const timer = setTimeout(() => this.child.kill('SIGKILL'), grace)
     await this.exited
