@@ -5,6 +5,7 @@ import { createModelHost } from '../host/index.ts'
 import { backendFromOptions } from './backend.ts'
 import { createHostView } from './host-view.ts'
 import { collect, configDir, iceServersFrom, port, positiveInteger } from './options.ts'
+import { panelSettingsFromHostFlags, runPanel } from './panel.ts'
 import { copyToClipboard, terminalQrCode } from './share.ts'
 
 interface HostOptions {
@@ -34,6 +35,7 @@ interface HostOptions {
   view: boolean
   clipboard: boolean
   qr: boolean
+  ui?: boolean
 }
 
 export function registerHost(program: Command): void {
@@ -110,7 +112,28 @@ export function registerHost(program: Command): void {
     .option('--no-view', 'print plain log lines even on a terminal')
     .option('--no-clipboard', 'do not copy the share URL to the clipboard')
     .option('--no-qr', 'do not print the share URL as a QR code')
+    .option(
+      '--ui',
+      'run the control panel (a local web page, 127.0.0.1 only) instead of the terminal view',
+    )
     .action(async (options: HostOptions) => {
+      if (options.ui === true) {
+        await runPanel({
+          settings: panelSettingsFromHostFlags(options),
+          start: true,
+          listen: options.listen,
+          iceServers: iceServersFrom(options),
+          identity: options.ephemeral === true ? false : options.identity,
+          hostOptions: {
+            announce: options.announce,
+            webrtcDirect: options.webrtcDirect,
+            maxRequestsPerPeer: options.maxRequestsPerPeer,
+            maxConcurrentRequests: options.concurrency,
+            allowPeers: options.allowPeer,
+          },
+        })
+        return
+      }
       const { backend, label } = await backendFromOptions(options)
       const host = await createModelHost({
         backend,
