@@ -979,6 +979,7 @@ describe('fuzzing a live host (echo backend)', () => {
         kinds.set(kind, (kinds.get(kind) ?? 0) + 1)
       }
       console.log('burst outcomes', Object.fromEntries(kinds))
+      console.log('empty', outcomes.map((o, i) => (o.frames.length === 0 ? i : -1)).filter((i) => i >= 0))
       for (const [i, outcome] of outcomes.entries()) {
         expect(outcome.hang).toBe(false)
         if (outcome.reset || outcome.failure?.startsWith('open:')) continue
