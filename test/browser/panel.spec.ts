@@ -5,7 +5,8 @@
  * logPrompts, Stop ends sharing; the token guards page and API, the server is loopback-only,
  * settings survive a restart (file mode 0600).
  */
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 import { networkInterfaces, tmpdir } from 'node:os'
@@ -26,6 +27,13 @@ import { launchChromium, type TestBrowser } from '../fixtures/browser.ts'
 import { SCRIPTED_COMPLETION, startScriptedLlamaServer } from '../fixtures/host.ts'
 
 const SCREENSHOTS = join(import.meta.dirname, '../../docs/screenshots')
+
+/** Screenshots for docs/: written when missing or with UPDATE_SCREENSHOTS=1, so runs leave the tree clean. */
+async function keepScreenshot(page: Page, name: string): Promise<void> {
+  const path = join(SCREENSHOTS, name)
+  const shot = await page.screenshot()
+  if (process.env.UPDATE_SCREENSHOTS === '1' || !existsSync(path)) await writeFile(path, shot)
+}
 const PROMPT = 'Tell me something'
 const API_KEY = 'open sesame'
 const LOOPBACK_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
@@ -240,7 +248,7 @@ describe('control panel', () => {
 
     await mkdir(SCREENSHOTS, { recursive: true })
     await page.waitForTimeout(1300) // let the new row's highlight fade
-    await page.screenshot({ path: join(SCREENSHOTS, 'panel-sharing.png') })
+    await keepScreenshot(page, 'panel-sharing.png')
   })
 
   it('Disconnect drops the guest (it may come back); Block keeps it out; Unblock lets it in', async () => {
@@ -342,7 +350,7 @@ describe('control panel', () => {
     // The token left the address bar; the page keeps working on its cookie and meta tag.
     expect(new URL(page.url()).search).toBe('')
     expect(await page.locator('#signalling').inputValue()).toBe('')
-    await page.screenshot({ path: join(SCREENSHOTS, 'panel-stopped.png') })
+    await keepScreenshot(page, 'panel-stopped.png')
     await page.reload()
     await page.waitForFunction(() => document.body.dataset.ready === 'true')
     expect(await page.locator('#apiKey').inputValue()).toBe(API_KEY)
