@@ -56,7 +56,7 @@ export interface ConnectOptions {
   /**
    * How long to try WebRTC before falling back to the relayed connection, in ms.
    *
-   * @default 10_000
+   * @default 6_000
    */
   webrtcTimeout?: number
   /**
@@ -178,6 +178,10 @@ async function createGuestNode(platform: GuestPlatform, options: ConnectOptions)
       : (options.transports ?? defaults)
   const init: Libp2pOptions = {
     ...platform.nodeOptions(),
+    // libp2p gives each dialled address 6 s by default, which would cut webrtcTimeout short.
+    connectionManager: {
+      addressDialTimeout: Math.max(options.webrtcTimeout ?? DEFAULT_WEBRTC_TIMEOUT, 6_000),
+    },
     privateKey: options.privateKey,
     transports,
     connectionEncrypters: [noise()],

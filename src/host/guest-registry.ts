@@ -103,9 +103,15 @@ export class GuestRegistry {
   }
 
   /** Counts a request against the peer's limit; call the returned function when it ends. */
-  startRequest(peerId: string): () => void {
+  startRequest(peerId: string, connection?: Connection): () => void {
     const guest = this.guests.get(peerId)
     if (guest == null) return () => {}
+    // The connection that carries requests is the one that counts: a WebRTC connection that
+    // never came up can linger beside the relayed one a guest fell back to.
+    if (connection != null) {
+      guest.remoteAddr = connection.remoteAddr.toString()
+      guest.kind = connectionKind(connection)
+    }
     if (guest.activeRequests >= this.init.maxRequestsPerPeer) {
       throw new TooManyRequestsError(
         `At most ${this.init.maxRequestsPerPeer} requests at once per guest`,

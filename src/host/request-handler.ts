@@ -106,7 +106,7 @@ export class RequestHandler {
         )
       }
       await this.init.guard.check(peerId, request.apiKey, controller.signal)
-      endRequest = this.init.guests.startRequest(peerId)
+      endRequest = this.init.guests.startRequest(peerId, connection)
       started = {
         id: this.nextId++,
         peerId,

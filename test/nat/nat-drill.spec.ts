@@ -152,7 +152,7 @@ async function drill(nat: TopologyInit, iceServer: string[]): Promise<DrillResul
     JSON.stringify({ iceServer, prompt }),
   ])
 
-  await turn.waitFor(/UDP listener opened on: *172\.16\.0\.1:3478/, 10_000)
+  await turn.waitFor(new RegExp(`UDP listener opened on: *${PUBLIC_IP}:${TURN_PORT}`), 10_000)
   const [, announced] = await relay.waitFor(/--signalling (\S+)/, 40_000)
   expect(announced).toBe(hubAddress)
   const [ready] = await host.waitFor(/\{"event":"ready".*\}/, 40_000)

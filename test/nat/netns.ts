@@ -11,8 +11,9 @@
  *
  * Each router masquerades its LAN behind its WAN address and, like a home router, refuses
  * unsolicited packets from the WAN (see {@link NatConfig}). The public namespace has no route
- * to either LAN and no namespace has a default route out of the machine: nothing the drill
- * sends can leave it. Every address lives inside namespaces created here.
+ * to either LAN; its default route leads into a veth whose other end goes nowhere, and the
+ * namespaces have no link to the machine's own network at all: nothing the drill sends can
+ * leave it. Every address lives inside namespaces created here.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -24,7 +25,6 @@ const run = promisify(execFile)
 /** Name prefix of every namespace this module creates; the pid keeps concurrent runs apart. */
 const PREFIX = 'p2pnat'
 
-export const PUBLIC_SUBNET = '172.16.0.0/24'
 /** Where the hub and coturn listen, in the public namespace. */
 export const PUBLIC_IP = '172.16.0.1'
 export const HOST_NAT_WAN_IP = '172.16.0.2'
@@ -110,14 +110,23 @@ export function findExecutable(name: string): string | undefined {
 const liveNamespaces = new Set<string>()
 const liveProcesses = new Set<ChildProcess>()
 
-process.once('exit', () => {
+function cleanUpNow(): void {
   for (const child of liveProcesses) {
     try {
       child.kill('SIGKILL')
     } catch {}
   }
   for (const ns of liveNamespaces) deleteNamespaceSync(ns)
-})
+}
+
+process.once('exit', cleanUpNow)
+// Killed by a signal: clean up, then die of that signal as if nothing had been listening.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    cleanUpNow()
+    process.kill(process.pid, signal)
+  })
+}
 
 function deleteNamespaceSync(ns: string): void {
   try {
