@@ -4,7 +4,7 @@
  * esbuild, `browser` conditions, minified, tree-shaken; and it checks that no Node built-in and
  * no host/backend code reached the guest bundle.
  */
-import { gzipSync, brotliCompressSync } from 'node:zlib'
+import { brotliCompressSync, gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
 
 export interface BundleSize {
@@ -41,11 +41,19 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`
   console.table({
     'bare libp2p stack': { minified: kb(bare.bytes), gzip: kb(bare.gzip), brotli: kb(bare.brotli) },
-    'p2p-llm browser guest': { minified: kb(guest.bytes), gzip: kb(guest.gzip), brotli: kb(guest.brotli) },
+    'p2p-llm browser guest': {
+      minified: kb(guest.bytes),
+      gzip: kb(guest.gzip),
+      brotli: kb(guest.brotli),
+    },
   })
-  console.log(`gzip ratio guest / bare stack: ${(guest.gzip / bare.gzip).toFixed(3)} (target ≤ 1.10)`)
+  console.log(
+    `gzip ratio guest / bare stack: ${(guest.gzip / bare.gzip).toFixed(3)} (target ≤ 1.10)`,
+  )
   const ours = guest.inputs.filter((input) => input.startsWith('src/'))
   console.log(`our modules in the bundle (${ours.length}): ${ours.join(', ')}`)
-  const forbidden = guest.inputs.filter((input) => /^node:|src\/(host|backends|relay|identity|cli)\//.test(input))
+  const forbidden = guest.inputs.filter((input) =>
+    /^node:|src\/(host|backends|relay|identity|cli)\//.test(input),
+  )
   if (forbidden.length > 0) throw new Error(`the browser guest pulls in ${forbidden.join(', ')}`)
 }
