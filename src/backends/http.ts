@@ -18,6 +18,12 @@ export interface HttpBackendInit {
    * @default 300_000
    */
   headersTimeout?: number
+  /**
+   * Use a new connection for each streamed (server-sent events) request, for servers that close
+   * the connection after a stream while announcing keep-alive (llama-server): a request sent on
+   * such a socket before its close arrives fails with "other side closed".
+   */
+  freshConnectionPerStream?: boolean
 }
 
 export interface HttpResponse {
@@ -61,6 +67,7 @@ export function createHttpClient(init: HttpBackendInit): HttpClient {
         method,
         dispatcher,
         signal: options.signal,
+        reset: init.freshConnectionPerStream === true && options.accept === 'text/event-stream',
         headers: {
           accept: options.accept ?? 'application/json',
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),

@@ -67,6 +67,8 @@ export function llamaCpp(init: LlamaCppInit = {}): ModelBackend {
     baseUrl: init.url ?? DEFAULT_LLAMA_CPP_URL,
     socketPath: init.socketPath,
     headersTimeout: init.headersTimeout,
+    // llama-server ends every streamed reply by closing the connection (see http.ts).
+    freshConnectionPerStream: true,
     headers: {
       ...(init.apiKey != null ? { authorization: `Bearer ${init.apiKey}` } : {}),
       ...init.headers,
