@@ -44,6 +44,8 @@ describe.each(Object.entries(transports))('SDK round trip over %s', (_name, addr
     expect(res.stop).toBe(true)
     expect(res.finish_reason).toBe('stop')
     expect(res.timings).toBeTypeOf('object')
+    // The model's file name, never its path on the host's disk.
+    expect(res.model).toMatch(/^tiny-scripted-[0-9a-f]+\.gguf$/)
   })
 
   it('streams pieces that join to the scripted reply', async () => {

@@ -182,6 +182,8 @@ function parseEvent(data: string): LlamaCompletion {
 function finalChunk(data: LlamaCompletion): GenerateChunk {
   const chunk: GenerateChunk = { content: data.content ?? '', stop: true }
   for (const field of FINAL_FIELDS) if (data[field] !== undefined) chunk[field] = data[field]
+  // llama-server names the model by its path on the host's disk: guests get the file name.
+  if (typeof chunk.model === 'string') chunk.model = basename(chunk.model)
   chunk.finish_reason = data.stop_type === 'limit' ? 'length' : 'stop'
   return chunk
 }

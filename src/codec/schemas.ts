@@ -30,7 +30,12 @@ export const CompletionRequestSchema = v.pipe(
     stream: v.optional(v.boolean()),
     apiKey: v.optional(v.string()),
     /** Passed to the backend as is (for llama.cpp: any `/completion` field). */
-    parameters: v.optional(v.record(v.string(), v.unknown())),
+    parameters: v.optional(
+      v.custom<Record<string, unknown>>(
+        (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+        'parameters must be an object',
+      ),
+    ),
   }),
   v.check(
     (request) => (request.prompt === undefined) !== (request.messages === undefined),
@@ -79,7 +84,10 @@ export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string 
   return issues
     .map((issue) => {
       const path = v.getDotPath(issue)
-      return path != null && path !== '' ? `${path}: ${issue.message}` : issue.message
+      // Messages quote the offending value: cap them, so an error frame stays small however
+      // large the bad field was.
+      const message = issue.message.length > 200 ? `${issue.message.slice(0, 200)}…` : issue.message
+      return path != null && path !== '' ? `${path}: ${message}` : message
     })
     .join('; ')
 }

@@ -20,7 +20,11 @@ import { formatShareUrl } from '../codec/share-url.ts'
 import type { TransportFactories } from '../codec/transports.ts'
 import { loadOrCreateIdentity } from '../identity/index.ts'
 import { type RelayLimits, relayService } from '../relay/relay-service.ts'
-import { DEFAULT_LISTEN, DEFAULT_SIGNALLING_TIMEOUT } from './constants.ts'
+import {
+  DEFAULT_LISTEN,
+  DEFAULT_MAX_INBOUND_STREAMS,
+  DEFAULT_SIGNALLING_TIMEOUT,
+} from './constants.ts'
 import type { ModelHostEvents } from './events.ts'
 import type { GuestConnection } from './guest-registry.ts'
 import {
@@ -229,7 +233,12 @@ export async function createModelHost(init: ModelHostInit): Promise<ModelHost> {
     // the connection half dead: a guest sending short requests in a row saw one in five fail
     // ("Unexpected EOF … 0/1 bytes" ten seconds later). The per-protocol maxInboundStreams and
     // the host's per-guest request limits are the flood guard instead.
-    streamMuxers: [yamux(), mplex({ disconnectThreshold: Number.POSITIVE_INFINITY })],
+    // maxEarlyStreams (yamux): libp2p drops a connection whose peer opens more than 10 streams
+    // before the upgrade settles; a guest firing its first requests in parallel may do that.
+    streamMuxers: [
+      yamux({ maxEarlyStreams: DEFAULT_MAX_INBOUND_STREAMS }),
+      mplex({ disconnectThreshold: Number.POSITIVE_INFINITY }),
+    ],
     connectionManager: {
       // Guests arrive from few addresses (a NAT, a test on loopback): libp2p's default of 5
       // new connections per second per IP would refuse them.

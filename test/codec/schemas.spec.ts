@@ -43,6 +43,7 @@ describe('parseRequest', () => {
     [{ messages: [] }, 'messages'],
     [{ messages: [{ role: 'user' }] }, 'messages.0.content'],
     [{ type: 'unknown', prompt: 'Hi' }, 'type'],
+    [{ prompt: 'Hi', parameters: [1, 2] }, 'parameters'],
   ])('rejects %j naming the problem', (raw, fragment) => {
     expect(() => parseRequest(raw)).toThrow(
       expect.objectContaining({
@@ -51,6 +52,12 @@ describe('parseRequest', () => {
       }),
     )
   })
+})
+
+it('keeps error messages short however large the bad value', () => {
+  expect(() => parseRequest({ type: 'x'.repeat(100_000) })).toThrow(
+    expect.objectContaining({ message: expect.stringMatching(/^.{0,400}$/s) }),
+  )
 })
 
 describe('parseResponseFrame', () => {
