@@ -22,6 +22,9 @@ import { DefaultRemoteModel, type RemoteModel } from './remote-model.ts'
 
 const log = logger('p2p-llm:guest')
 
+/** WebRTC set-ups tried through a hub before settling for the relayed connection. */
+const WEBRTC_ATTEMPTS = 2
+
 export interface ConnectOptions {
   /** Sent with every request when the host requires a key. */
   apiKey?: string
@@ -144,19 +147,21 @@ async function reachHost(
   if (hubId === target.peerId) return hubConnection
   const circuit = hubConnection.remoteAddr.encapsulate(`/p2p-circuit/p2p/${target.peerId}`)
   if (options.webrtc !== false) {
-    const webrtcSignal = AbortSignal.any([
-      signal,
-      AbortSignal.timeout(options.webrtcTimeout ?? DEFAULT_WEBRTC_TIMEOUT),
-    ])
     const webrtcAddress = hubConnection.remoteAddr.encapsulate(
       `/p2p-circuit/webrtc/p2p/${target.peerId}`,
     )
-    try {
-      return checkPeer(await libp2p.dial(webrtcAddress, { signal: webrtcSignal }), target.peerId)
-    } catch (err) {
-      signal.throwIfAborted()
-      // WebRTC could not get through (symmetric NATs, UDP blocked): stay on the relay.
-      log('WebRTC to %s failed, staying on the relay: %e', target.peerId, err)
+    // Two tries sharing webrtcTimeout: a set-up that stalls (ICE now and then never completes,
+    // even on loopback) rarely stalls twice, while a working one takes well under a second.
+    const attemptTimeout = (options.webrtcTimeout ?? DEFAULT_WEBRTC_TIMEOUT) / WEBRTC_ATTEMPTS
+    for (let attempt = 1; attempt <= WEBRTC_ATTEMPTS; attempt++) {
+      try {
+        const webrtcSignal = AbortSignal.any([signal, AbortSignal.timeout(attemptTimeout)])
+        return checkPeer(await libp2p.dial(webrtcAddress, { signal: webrtcSignal }), target.peerId)
+      } catch (err) {
+        signal.throwIfAborted()
+        // WebRTC could not get through (symmetric NATs, UDP blocked): stay on the relay.
+        log('WebRTC to %s failed (try %d of %d): %e', target.peerId, attempt, WEBRTC_ATTEMPTS, err)
+      }
     }
   }
   return checkPeer(await libp2p.dial(circuit, { signal, force: fresh }), target.peerId)
