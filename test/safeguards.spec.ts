@@ -16,6 +16,7 @@ import {
 } from '../src/index.ts'
 import { SCRIPTED_COMPLETION, startScriptedLlamaServer } from './fixtures/host.ts'
 import { createRawClient } from './fixtures/raw-client.ts'
+import { waitFor } from './fixtures/wait.ts'
 
 let llama: LlamaServer
 const hosts: ModelHost[] = []
@@ -47,14 +48,6 @@ async function guest(host: ModelHost, apiKey?: string): Promise<RemoteModel> {
 const ask = { prompt: 'Tell me something', max_tokens: 32 }
 /** A generation that runs for seconds: the scripted model repeats itself without end of sequence. */
 const long = { prompt: 'Tell me something', max_tokens: 20_000, parameters: { ignore_eos: true } }
-
-async function waitFor(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 describe('API key', () => {
   it('refuses a missing or wrong key and serves the right one (SDK)', async () => {

@@ -14,6 +14,9 @@ import {
   type RemoteModel,
 } from '../../src/index.ts'
 import { SCRIPTED_COMPLETION, startScriptedLlamaServer } from '../fixtures/host.ts'
+import { waitFor } from '../fixtures/wait.ts'
+
+export { waitFor }
 
 /** How llama-server splits SCRIPTED_COMPLETION into streamed pieces (one token each). */
 export const SCRIPTED_PIECES = [' Pe', 'er', ' to', ' peer', ' models', ' share', ' well']
@@ -51,14 +54,6 @@ export interface BackendUnderTest {
   completionFinal: Record<string, unknown>
   /** Fields the last chunk of a `messages` reply must have. */
   chatFinal: Record<string, unknown>
-}
-
-export async function waitFor(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 async function collect(chunks: AsyncIterable<CompletionChunk>): Promise<CompletionChunk[]> {

@@ -18,6 +18,7 @@ import {
   type OpenAIProxyInit,
 } from '../../src/index.ts'
 import { SCRIPTED_COMPLETION, startScriptedLlamaServer } from '../fixtures/host.ts'
+import { waitFor } from '../fixtures/wait.ts'
 
 let llama: LlamaServer
 const cleanup: Array<() => Promise<unknown>> = []
@@ -47,14 +48,6 @@ async function startProxy(init: OpenAIProxyInit): Promise<OpenAIProxy> {
 /** The official client, without its own retries (so each test sees the proxy's answer). */
 function client(proxy: OpenAIProxy, apiKey = 'unused'): OpenAI {
   return new OpenAI({ baseURL: proxy.url, apiKey, maxRetries: 0 })
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 const idle = async (): Promise<boolean> =>
