@@ -143,6 +143,38 @@ describe('a separate relay as signalling hub', () => {
     expect(host.connections()).toMatchObject([{ kind: 'relayed' }])
   })
 
+  it('gives up a WebRTC attempt that hangs and tries again', async () => {
+    const relay = await startRelay()
+    const host = await startHost({ signalling: relay.address })
+    // The first dial hangs until aborted, as when the DTLS handshake failed unnoticed
+    // (see dialWebRTC in src/guest/connect.ts).
+    let dials = 0
+    const hangingOnce =
+      (factory: ReturnType<typeof webRTC>): ReturnType<typeof webRTC> =>
+      (components) => {
+        const transport = factory(components)
+        const dial = transport.dial.bind(transport)
+        transport.dial = async (ma, options) => {
+          if (++dials > 1) return dial(ma, options)
+          return new Promise((_resolve, reject) =>
+            options.signal?.addEventListener('abort', () => reject(options.signal?.reason)),
+          )
+        }
+        return transport
+      }
+    const model = await connect(host.shareUrl, {
+      transports: [
+        webSockets(),
+        hangingOnce(webRTC({ rtcConfiguration: { iceServers } })),
+        circuitRelayTransport(),
+      ],
+    })
+    // Waiting out the hung dial would have used the whole webrtcTimeout and ended relayed.
+    expect(model.connection.kind).toBe('webrtc')
+    expect(dials).toBeGreaterThanOrEqual(2)
+    expect((await model.complete({ prompt: 'second try' })).content).toBe('second try')
+  })
+
   it('fails with a clear error when the hub is unreachable', async () => {
     const port = await freePort()
     await expect(

@@ -16,14 +16,16 @@ import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { ConnectionError, TimeoutError } from '../codec/errors.ts'
 import { hubMultiaddr, type ModelAddress, parseModelAddress } from '../codec/share-url.ts'
 import type { TransportFactories } from '../codec/transports.ts'
-import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_WEBRTC_TIMEOUT } from './constants.ts'
+import {
+  DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_WEBRTC_TIMEOUT,
+  WEBRTC_ATTEMPTS,
+  WEBRTC_RETRY_AFTER,
+} from './constants.ts'
 import type { GuestPlatform } from './platform.ts'
 import { DefaultRemoteModel, type RemoteModel } from './remote-model.ts'
 
 const log = logger('p2p-llm:guest')
-
-/** WebRTC set-ups tried through a hub before settling for the relayed connection. */
-const WEBRTC_ATTEMPTS = 2
 
 export interface ConnectOptions {
   /** Sent with every request when the host requires a key. */
@@ -57,7 +59,9 @@ export interface ConnectOptions {
    */
   webrtc?: boolean
   /**
-   * How long to try WebRTC before falling back to the relayed connection, in ms.
+   * How long to try WebRTC before falling back to the relayed connection, in ms. An attempt
+   * still pending after 2 s is given up and retried, up to three attempts; the last one gets
+   * what is left of this time (raise it for slow links).
    *
    * @default 6_000
    */
@@ -150,21 +154,56 @@ async function reachHost(
     const webrtcAddress = hubConnection.remoteAddr.encapsulate(
       `/p2p-circuit/webrtc/p2p/${target.peerId}`,
     )
-    // Two tries sharing webrtcTimeout: a set-up that stalls (ICE now and then never completes,
-    // even on loopback) rarely stalls twice, while a working one takes well under a second.
-    const attemptTimeout = (options.webrtcTimeout ?? DEFAULT_WEBRTC_TIMEOUT) / WEBRTC_ATTEMPTS
-    for (let attempt = 1; attempt <= WEBRTC_ATTEMPTS; attempt++) {
-      try {
-        const webrtcSignal = AbortSignal.any([signal, AbortSignal.timeout(attemptTimeout)])
-        return checkPeer(await libp2p.dial(webrtcAddress, { signal: webrtcSignal }), target.peerId)
-      } catch (err) {
-        signal.throwIfAborted()
-        // WebRTC could not get through (symmetric NATs, UDP blocked): stay on the relay.
-        log('WebRTC to %s failed (try %d of %d): %e', target.peerId, attempt, WEBRTC_ATTEMPTS, err)
-      }
-    }
+    const connection = await dialWebRTC(
+      libp2p,
+      webrtcAddress,
+      target.peerId,
+      options.webrtcTimeout ?? DEFAULT_WEBRTC_TIMEOUT,
+      signal,
+    )
+    if (connection != null) return connection
+    // WebRTC could not get through (symmetric NATs, UDP blocked): stay on the relay.
+    log('WebRTC to %s failed, staying on the relay', target.peerId)
   }
   return checkPeer(await libp2p.dial(circuit, { signal, force: fresh }), target.peerId)
+}
+
+/**
+ * Sets up WebRTC through the hub within `budget` ms, or returns undefined. An attempt still
+ * pending after `WEBRTC_RETRY_AFTER` is given up and retried (up to `WEBRTC_ATTEMPTS`; the last
+ * one gets the rest of the budget), because an attempt can hang instead of failing. With
+ * node-datachannel 0.33 (libdatachannel 0.24), when the host's DTLS handshake reaches the guest
+ * while it is still applying the host's SDP answer, the guest checks the host's certificate
+ * before it has stored the answer, and the handshake fails ("certificate verify failed"); and
+ * @libp2p/webrtc 6.0.33 does not notice the closed peer connection: the dial waits for its
+ * `init` data channel until it times out. On loopback that hit 4 % of dials (0.5–13 % per run)
+ * with host and guest in one process and 1 in 300 with separate processes; a retry is as likely
+ * to succeed as a first attempt. Other errors end WebRTC at once.
+ */
+async function dialWebRTC(
+  libp2p: Libp2p,
+  address: Multiaddr,
+  peerId: string,
+  budget: number,
+  signal: AbortSignal,
+): Promise<Connection | undefined> {
+  const deadline = AbortSignal.any([signal, AbortSignal.timeout(budget)])
+  for (let attempt = 1; attempt <= WEBRTC_ATTEMPTS && !deadline.aborted; attempt++) {
+    const retry = attempt < WEBRTC_ATTEMPTS ? AbortSignal.timeout(WEBRTC_RETRY_AFTER) : undefined
+    try {
+      const connection = await libp2p.dial(address, {
+        signal: retry == null ? deadline : AbortSignal.any([deadline, retry]),
+      })
+      return checkPeer(connection, peerId)
+    } catch (err) {
+      signal.throwIfAborted()
+      log('WebRTC attempt %d to %s failed: %e', attempt, peerId, err)
+      // libp2p's own per-address dial timeout may end an attempt first: a hung attempt too.
+      const hung = retry?.aborted === true || (err as Error)?.name === 'TimeoutError'
+      if (!hung) return undefined
+    }
+  }
+  return undefined
 }
 
 function checkPeer(connection: Connection, peerId: string): Connection {
