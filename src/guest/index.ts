@@ -19,15 +19,7 @@ import { type ConnectOptions, connectToModelOn } from './connect.ts'
 import { nodePlatform } from './platform-node.ts'
 import type { RemoteModel } from './remote-model.ts'
 
-export type { ConnectOptions } from './connect.ts'
-export type {
-  CallOptions,
-  ChatParams,
-  CompletionChunk,
-  CompletionParams,
-  CompletionResult,
-  RemoteModel,
-} from './remote-model.ts'
+export type * from './types.ts'
 
 /**
  * Connects to a shared model.
